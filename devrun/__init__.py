@@ -1,0 +1,3 @@
+"""devrun: a live-reload runner for containerized development environments."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,133 @@
+"""The command line: parse, call one function, print, exit code. Nothing else.
+
+Expected failures (DevrunError) are printed one line per problem to stderr and
+become the error's exit code; only this module exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from devrun import __version__
+from devrun.errors import EXIT_SIGINT, DevrunError
+
+app = typer.Typer(
+    name="devrun",
+    help="Live-reload runner for containerized development environments.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass
+class Globals:
+    file: str | None = None
+    project: str | None = None
+    no_color: bool = False
+    quiet: bool = False
+
+
+FileOpt = Annotated[str | None, typer.Option("--file", "-f", help="Path to devrun.yaml (default: nearest one upwards).")]
+ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Project name (default: `name:` or the folder's name).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (newline-delimited JSON).")]
+
+
+def globals_(ctx: typer.Context, file: str | None = None, project: str | None = None) -> Globals:
+    g: Globals = ctx.find_root().obj or Globals()
+    return Globals(file=file or g.file, project=project or g.project, no_color=g.no_color, quiet=g.quiet)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"devrun {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    file: FileOpt = None,
+    project: ProjectOpt = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and service logs.")] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+) -> None:
+    if no_color:
+        os.environ["NO_COLOR"] = "1"
+    ctx.obj = Globals(file=file, project=project, no_color=no_color, quiet=quiet)
+
+
+@app.command("config")
+def config_cmd(
+    ctx: typer.Context,
+    file: FileOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print secret-looking values unmasked.")] = False,
+) -> None:
+    """Validate devrun.yaml and print the resolved config."""
+    from devrun import loader
+    from devrun.render import resolved_dict
+
+    g = globals_(ctx, file, project)
+    cfg = loader.load(g.file, project_name=g.project)
+    data = resolved_dict(cfg, show_secrets=show_secrets)
+    if as_json:
+        print(json.dumps(data, indent=None if not sys.stdout.isatty() else 2))
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+
+
+@app.command("schema")
+def schema_cmd() -> None:
+    """Print the JSON Schema of devrun.yaml (for editors)."""
+    from devrun.render import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+def _register_more() -> None:
+    # each group of commands lives in its own module; importing registers them
+    import importlib
+
+    for name in ("devrun.cli_run", "devrun.cli_onboard"):
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+
+
+_register_more()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, standalone_mode=False)
+    except DevrunError as e:
+        for line in e.lines():
+            print(line, file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_SIGINT)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(EXIT_SIGINT)
+    except Exception as e:  # click usage errors and friends
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+    sys.exit(0)

@@ -1,0 +1,316 @@
+"""The devrun.yaml model. Short compose-style forms are normalised to one long
+form by before-validators, so error locations never contain union branches and
+the rest of devrun sees a single shape."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal as _signal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+ACTIONS = ("restart", "signal", "exec", "sync", "sync+restart", "sync+exec", "rebuild")
+Action = Literal["restart", "signal", "exec", "sync", "sync+restart", "sync+exec", "rebuild"]
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
+_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
+
+
+def parse_duration(value: Any) -> float:
+    """'1m30s', '300ms', '5s', 5 or 2.5 (seconds) -> seconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
+    text = value.strip()
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not text or pos != len(text):
+        raise ValueError(f"{value!r} is not a duration; write e.g. '5s', '300ms' or '1m30s'")
+    return total
+
+
+def normalise_signal(value: Any) -> str:
+    """'HUP', 'sighup', 'SIGHUP' or 1 -> 'SIGHUP'; anything else is refused."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return _signal.Signals(value).name
+        except ValueError:
+            raise ValueError(f"{value} is not a signal number") from None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
+    name = value.strip().upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name not in _signal.Signals.__members__:
+        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
+    return name
+
+
+def _split_command(value: Any) -> Any:
+    # compose splits a string command like a shell would, without running a shell
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as e:
+            raise ValueError(f"cannot split command {value!r}: {e}") from None
+    return value
+
+
+def _shell_command(value: Any) -> Any:
+    # a string exec command is a shell snippet: pipes and && work as typed
+    if isinstance(value, str):
+        return ["/bin/sh", "-c", value]
+    return value
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [value]
+    return value
+
+
+def _env_map(value: Any) -> Any:
+    if value is None:
+        return {}
+    if isinstance(value, list):
+        out: dict[str, Any] = {}
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"environment entries are KEY=VALUE strings, got {item!r}")
+            key, sep, val = item.partition("=")
+            if not key:
+                raise ValueError(f"environment entry {item!r} has no name before '='")
+            out[key] = val if sep else None
+        return out
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, dict | list):
+                raise ValueError(f"environment value of {k} must be a string, number or boolean")
+            if isinstance(v, bool):
+                v = "true" if v else "false"
+            out[str(k)] = None if v is None else str(v)
+        return out
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+SignalName = Annotated[str, BeforeValidator(normalise_signal)]
+Command = Annotated[list[str], BeforeValidator(_split_command)]
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class BuildSpec(Strict):
+    context: str = "."
+    dockerfile: str = "Dockerfile"
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+
+
+def _build(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"context": value}
+    return value
+
+
+_PORT_SHORT = re.compile(
+    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:]+\]|[0-9.]+|[a-zA-Z0-9.-]+):)?(?P<published>\d+)?:)?(?P<target>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
+)
+
+
+class PortSpec(Strict):
+    target: int = Field(ge=1, le=65535)
+    published: int | None = Field(default=None, ge=1, le=65535)
+    host_ip: str = "127.0.0.1"
+    protocol: Literal["tcp", "udp", "sctp"] = "tcp"
+
+
+def _port(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"target": value}
+    if isinstance(value, str):
+        m = _PORT_SHORT.match(value.strip())
+        if not m:
+            raise ValueError(
+                f"{value!r} is not a port; write 'HOST:CONTAINER' like '8080:80', "
+                "'127.0.0.1:8080:80' or '8080:80/udp' (ranges are not supported)"
+            )
+        out: dict[str, Any] = {"target": int(m["target"])}
+        if m["published"]:
+            out["published"] = int(m["published"])
+        if m["ip"]:
+            out["host_ip"] = m["ip"].strip("[]")
+        if m["proto"]:
+            out["protocol"] = m["proto"]
+        return out
+    return value
+
+
+class MountSpec(Strict):
+    type: Literal["bind", "volume"]
+    source: str | None = None
+    target: str
+    read_only: bool = False
+
+
+def _mount(value: Any) -> Any:
+    if isinstance(value, str):
+        parts = value.split(":")
+        mode = None
+        if len(parts) == 3:
+            src, dst, mode = parts
+        elif len(parts) == 2:
+            src, dst = parts
+        elif len(parts) == 1:
+            src, dst = None, parts[0]
+        else:
+            raise ValueError(f"{value!r} is not a mount; write 'SOURCE:TARGET[:ro]' like './src:/app/src:ro'")
+        if mode not in (None, "ro", "rw"):
+            raise ValueError(f"mount mode {mode!r} in {value!r} must be 'ro' or 'rw'")
+        if not dst.startswith("/"):
+            raise ValueError(f"mount target {dst!r} in {value!r} must be an absolute container path")
+        kind = "bind" if src and (src.startswith((".", "/", "~"))) else "volume"
+        out: dict[str, Any] = {"type": kind, "target": dst, "read_only": mode == "ro"}
+        if src:
+            out["source"] = src
+        return out
+    return value
+
+
+class DependsOn(Strict):
+    condition: Literal["service_started", "service_healthy"] = "service_started"
+
+
+def _depends(value: Any) -> Any:
+    if isinstance(value, list):
+        out = {}
+        for item in value:
+            if not isinstance(item, str):
+                raise ValueError(f"depends_on entries are service names, got {item!r}")
+            out[item] = {}
+        return out
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class Healthcheck(Strict):
+    test: Command
+    interval: Duration = 1.0
+    timeout: Duration = 5.0
+    retries: int = Field(default=30, ge=1)
+    start_period: Duration = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compose_test(cls, data: Any) -> Any:
+        # compose's test: ["CMD-SHELL", "..."] or ["CMD", ...]: keep it familiar
+        if isinstance(data, dict) and isinstance(data.get("test"), list) and data["test"]:
+            head = data["test"][0]
+            if head == "CMD-SHELL":
+                data = {**data, "test": ["/bin/sh", "-c", " ".join(map(str, data["test"][1:]))]}
+            elif head == "CMD":
+                data = {**data, "test": data["test"][1:]}
+        elif isinstance(data, dict) and isinstance(data.get("test"), str):
+            data = {**data, "test": ["/bin/sh", "-c", data["test"]]}
+        return data
+
+
+class WatchRule(Strict):
+    path: StrList = Field(min_length=1)
+    action: Action
+    ignore: StrList = Field(default_factory=list)
+    signal: SignalName | None = None
+    exec: Annotated[list[str], BeforeValidator(_shell_command)] | None = None
+    target: str | None = None
+    debounce: Duration | None = None
+    initial_sync: bool = True
+
+
+def _restart_policy(value: Any) -> Any:
+    # YAML 1.1 reads a bare `no` as false
+    if value is False:
+        return "no"
+    return value
+
+
+class Service(Strict):
+    image: str | None = None
+    build: Annotated[BuildSpec, BeforeValidator(_build)] | None = None
+    command: Command | None = None
+    entrypoint: Command | None = None
+    environment: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+    env_file: StrList = Field(default_factory=list)
+    ports: list[Annotated[PortSpec, BeforeValidator(_port)]] = Field(default_factory=list)
+    volumes: list[Annotated[MountSpec, BeforeValidator(_mount)]] = Field(default_factory=list)
+    working_dir: str | None = None
+    user: str | None = None
+    init: bool = True
+    stop_signal: SignalName = "SIGTERM"
+    stop_grace_period: Duration = 10.0
+    depends_on: Annotated[dict[str, DependsOn], BeforeValidator(_depends)] = Field(default_factory=dict)
+    healthcheck: Healthcheck | None = None
+    restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_restart_policy)] = "no"
+    # how a `restart` action restarts: the main process inside the running
+    # container (fast, keeps network and logs) or the whole container
+    restart_mode: Literal["auto", "process", "container"] = "auto"
+    watch: list[WatchRule] = Field(default_factory=list)
+    privileged: bool = False
+    cap_add: list[str] = Field(default_factory=list)
+    network_mode: Literal["bridge", "host", "none"] | None = None
+    labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+    tty: bool = False
+
+
+class VolumeSpec(Strict):
+    name: str | None = None
+    labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+
+
+class Project(Strict):
+    name: str | None = None
+    services: dict[str, Service] = Field(min_length=1)
+    volumes: Annotated[dict[str, VolumeSpec], BeforeValidator(lambda v: {k: (x or {}) for k, x in v.items()} if isinstance(v, dict) else v)] = Field(default_factory=dict)
+    # force polling for file systems without change events (network mounts, WSL /mnt)
+    poll: bool = False
+    # opt-ins for what devrun refuses by default
+    allow_host_paths: list[str] = Field(default_factory=list)
+    allow_privileged: bool = False
+    allow_host_network: bool = False
+    allow_cap_add: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        return data
+
+
+SECRET_KEY = re.compile(r"(?i)(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|credential|auth)")
+
+
+def looks_secret(key: str) -> bool:
+    return bool(SECRET_KEY.search(key))
+
+
+def normalise_project_name(name: str) -> str:
+    """Docker-safe project name: lowercase letters, digits, '-' and '_'."""
+    out = re.sub(r"[^a-z0-9_-]", "", name.lower())
+    out = out.lstrip("-_")
+    return out or "default"
