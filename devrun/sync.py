@@ -1,0 +1,129 @@
+"""Host paths -> a tar stream for the engine's archive API, plus the list of
+container paths to delete. Everything written lands inside the rule's
+`target`: relative paths are normalised and refused if they climb out, and
+symlinks travel as links (never followed out of the project)."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import tarfile
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from devrun.checks import _static_prefix
+
+Keep = Callable[[str], bool]
+
+
+@dataclass
+class SyncPlan:
+    copies: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path)
+    deletes: list[str] = field(default_factory=list)  # container paths
+    refused: list[str] = field(default_factory=list)  # host paths that would land outside target
+
+    @property
+    def empty(self) -> bool:
+        return not self.copies and not self.deletes
+
+
+def _base_of(root: str) -> str:
+    # a glob root maps from its static prefix: packages/*/src/x -> target/<pkg>/src/x
+    return _static_prefix(root) if any(c in root for c in "*?[") else root
+
+
+def container_path(host: str, roots: Iterable[str], target: str) -> str | None:
+    """Where a host path lands in the container, or None if it is outside every
+    root or would escape `target`."""
+    target = posixpath.normpath(target)
+    for root in roots:
+        base = _base_of(root)
+        if host == base:
+            return target  # the rule's path itself: a file root syncs to target
+        rel = os.path.relpath(host, base)
+        if rel.startswith(".."):
+            continue
+        dest = posixpath.normpath(posixpath.join(target, rel.replace(os.sep, "/")))
+        if dest != target and not dest.startswith(target.rstrip("/") + "/"):
+            return None
+        return dest
+    return None
+
+
+def plan_sync(paths: Iterable[str], roots: list[str], target: str, keep: Keep) -> SyncPlan:
+    """Decide copies and deletes from what is on disk now (not from event
+    kinds: the disk is the truth after a batch of renames and rewrites)."""
+    plan = SyncPlan()
+    seen: set[str] = set()
+    for host in sorted(set(paths)):
+        dest = container_path(host, roots, target)
+        if dest is None:
+            plan.refused.append(host)
+            continue
+        if not os.path.lexists(host):
+            if dest != posixpath.normpath(target):
+                plan.deletes.append(dest)
+            continue
+        if os.path.isdir(host) and not os.path.islink(host):
+            for dirpath, dirnames, filenames in os.walk(host, followlinks=False):
+                dirnames[:] = [d for d in dirnames if keep(os.path.join(dirpath, d))]
+                for name in [*dirnames, *filenames]:
+                    full = os.path.join(dirpath, name)
+                    if full in seen or not keep(full):
+                        continue
+                    sub = container_path(full, roots, target)
+                    if sub is None:
+                        plan.refused.append(full)
+                        continue
+                    seen.add(full)
+                    plan.copies.append((full, sub))
+            if host not in seen:
+                seen.add(host)
+                plan.copies.insert(0, (host, dest))
+        elif host not in seen:
+            seen.add(host)
+            plan.copies.append((host, dest))
+    return plan
+
+
+def initial_plan(roots: list[str], target: str, keep: Keep) -> SyncPlan:
+    """Everything under the rule's roots: brings a fresh container level with the host."""
+    import glob
+
+    hosts: list[str] = []
+    for root in roots:
+        hosts.extend(glob.glob(root, recursive=True) if any(c in root for c in "*?[") else [root])
+    return plan_sync([h for h in hosts if os.path.lexists(h)], roots, target, keep)
+
+
+def write_tar(plan: SyncPlan) -> IO[bytes]:
+    """A tar of the plan's copies with absolute member names (extract at '/').
+    Spooled to disk past 32 MB so a huge file never sits in memory."""
+    out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, dereference=False) as tar:
+        for host, dest in plan.copies:
+            try:
+                info = tar.gettarinfo(host, arcname=dest.lstrip("/"))
+            except (FileNotFoundError, PermissionError, OSError):
+                continue  # vanished or unreadable since planning: the next batch will catch up
+            if info is None:  # sockets, fifos
+                continue
+            if info.isfile():
+                try:
+                    with open(host, "rb") as fh:
+                        tar.addfile(info, fh)
+                except OSError:
+                    continue
+            else:
+                tar.addfile(info)
+    out.seek(0)
+    return out
+
+
+def delete_command(plan: SyncPlan, target: str) -> list[str] | None:
+    """`rm -rf` argv for the deletes, every path checked to sit strictly inside target."""
+    base = posixpath.normpath(target).rstrip("/") + "/"
+    safe = [p for p in plan.deletes if posixpath.normpath(p) == p and p.startswith(base)]
+    return ["rm", "-rf", "--", *safe] if safe else None

@@ -1,0 +1,105 @@
+"""Shared fixtures. Docker-backed tests use the real engine; with CI=true a
+missing engine is a failure, never a skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
+PYTHON = os.environ.get("DEVRUN_PYTHON_IMAGE", "python:3.11-slim")
+LABEL_PROJECT = "dev.devrun.project"
+
+
+def _docker_client():
+    import docker
+
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+        return client
+    except Exception as e:  # noqa: BLE001 - any failure means "no engine"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Docker engine required in CI but not reachable: {e}")
+        pytest.skip(f"no Docker engine: {e}")
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    return _docker_client()
+
+
+@pytest.fixture
+def project_name(request) -> str:
+    """A unique project name; everything labelled with it is removed afterwards."""
+    base = "".join(c for c in request.node.name.lower() if c.isalnum())[:20]
+    name = f"t{base}{uuid.uuid4().hex[:6]}"
+    yield name
+    cleanup_project(name)
+
+
+def cleanup_project(name: str) -> None:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=30)
+    except Exception:  # noqa: BLE001
+        return
+    flt = {"label": f"{LABEL_PROJECT}={name}"}
+    for c in client.containers.list(all=True, filters=flt):
+        try:
+            c.remove(force=True, v=True)
+        except Exception:  # noqa: BLE001
+            pass
+    for n in client.networks.list(filters=flt):
+        try:
+            n.remove()
+        except Exception:  # noqa: BLE001
+            pass
+    for v in client.volumes.list(filters=flt):
+        try:
+            v.remove(force=True)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def devrun(*args: str, cwd: Path | str | None = None, env: dict | None = None, timeout: float = 120, input: str | None = None):
+    """Run the devrun CLI in a subprocess, as a user would."""
+    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "devrun", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
+@pytest.fixture
+def tmp_project(tmp_path: Path):
+    """Write a devrun.yaml (and extra files) into a fresh folder."""
+
+    def make(yaml_text: str, files: dict[str, str] | None = None) -> Path:
+        (tmp_path / "devrun.yaml").write_text(yaml_text)
+        for rel, text in (files or {}).items():
+            p = tmp_path / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(text)
+        return tmp_path
+
+    return make
+
+
+def copy_example(name: str, dest: Path) -> Path:
+    src = REPO / "examples" / name
+    shutil.copytree(src, dest / name)
+    return dest / name
