@@ -1,0 +1,1 @@
+"""Side-by-side benchmark of devrun against `docker compose watch` (run as `python -m bench`)."""

@@ -1,0 +1,184 @@
+"""Generate one project per scenario layout: a devrun.yaml and a compose.yaml that
+run the same image and service with the closest equivalent watch rules."""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from bench.app import APP_PATH, APP_SOURCE, IMAGE, PORT, dockerfile
+
+TOOLS = ("devrun", "compose")
+INITIAL = "initial"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one scenario's service is wired, per tool."""
+
+    name: str
+    mode: str  # "snapshot" or "live"
+    value_file: str  # where the app reads the value inside the container
+    edit_file: str  # the host file an edit writes, relative to the project
+    mounts: dict[str, list[str]]
+    rules: dict[str, list[dict]]
+    # the engine event that marks one compose action (devrun counts its JSON events)
+    compose_marker: str
+    build: bool = False
+
+
+_SRC_BIND = ["./src:/srv"]
+_EXEC = "cp /stage/value.txt /tmp/value.txt"
+
+LAYOUTS: dict[str, Layout] = {
+    "restart": Layout(
+        "restart",
+        "snapshot",
+        "/srv/value.txt",
+        "src/value.txt",
+        {"devrun": _SRC_BIND, "compose": _SRC_BIND},
+        {t: [{"path": "./src", "action": "restart"}] for t in TOOLS},
+        "start",
+    ),
+    # compose has no signal action: its nearest is sync+exec running `kill -HUP 1`
+    # (PID 1 is docker-init with init: true, which forwards the signal to the app)
+    "signal": Layout(
+        "signal",
+        "snapshot",
+        "/srv/value.txt",
+        "src/value.txt",
+        {"devrun": _SRC_BIND, "compose": []},
+        {
+            "devrun": [{"path": "./src", "action": "signal", "signal": "HUP"}],
+            "compose": [
+                {
+                    "path": "./src",
+                    "action": "sync+exec",
+                    "target": "/srv",
+                    "exec": {"command": ["sh", "-c", "kill -HUP 1"]},
+                }
+            ],
+        },
+        "exec_start",
+    ),
+    "sync": Layout(
+        "sync",
+        "live",
+        "/srv/value.txt",
+        "src/value.txt",
+        {"devrun": [], "compose": []},
+        {t: [{"path": "./src", "action": "sync", "target": "/srv"}] for t in TOOLS},
+        "extract-to-dir",
+    ),
+    "sync+restart": Layout(
+        "sync+restart",
+        "snapshot",
+        "/srv/value.txt",
+        "src/value.txt",
+        {"devrun": [], "compose": []},
+        {t: [{"path": "./src", "action": "sync+restart", "target": "/srv"}] for t in TOOLS},
+        "start",
+    ),
+    # compose has no plain exec action: its nearest is sync+exec
+    "exec": Layout(
+        "exec",
+        "live",
+        "/tmp/value.txt",
+        "src/value.txt",
+        {"devrun": ["./src:/stage"], "compose": []},
+        {
+            "devrun": [{"path": "./src", "action": "exec", "exec": _EXEC}],
+            "compose": [
+                {
+                    "path": "./src",
+                    "action": "sync+exec",
+                    "target": "/stage",
+                    "exec": {"command": ["sh", "-c", _EXEC]},
+                }
+            ],
+        },
+        "exec_start",
+    ),
+    "rebuild": Layout(
+        "rebuild",
+        "snapshot",
+        "/srv/value.txt",
+        "ctx/Dockerfile",
+        {"devrun": [], "compose": []},
+        {t: [{"path": "./ctx", "action": "rebuild"}] for t in TOOLS},
+        "start",
+        build=True,
+    ),
+}
+
+# scenarios that reuse another scenario's layout
+SCENARIO_LAYOUT = {"drip": "restart", "startup": "restart", "storm": "sync"}
+
+
+def layout_for(scenario: str) -> Layout:
+    return LAYOUTS[SCENARIO_LAYOUT.get(scenario, scenario)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Project:
+    tool: str
+    name: str
+    root: Path
+    port: int
+    layout: Layout
+
+    @property
+    def edit_path(self) -> Path:
+        return self.root / self.layout.edit_file
+
+    def edit_text(self, token: str) -> str:
+        return dockerfile(token) if self.layout.build else token + "\n"
+
+
+def _service(layout: Layout, tool: str, port: int) -> dict:
+    svc: dict = {
+        "init": True,
+        "ports": [f"127.0.0.1:{port}:{PORT}"],
+        "environment": {"APP_MODE": layout.mode, "APP_VALUE_FILE": layout.value_file},
+    }
+    if layout.build:
+        svc["build"] = "./ctx"
+    else:
+        svc["image"] = IMAGE
+        svc["command"] = ["python3", "-u", APP_PATH]
+        svc["volumes"] = ["./app.py:" + APP_PATH + ":ro", *layout.mounts[tool]]
+    rules = layout.rules[tool]
+    if tool == "compose":
+        svc["develop"] = {"watch": rules}
+    else:
+        svc["watch"] = rules
+    return svc
+
+
+def generate(layout: Layout, tool: str, name: str, base: Path | None = None) -> Project:
+    """Write the project for one tool into a fresh temp dir."""
+    root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=base))
+    port = free_port()
+    (root / "src").mkdir()
+    (root / "src" / "value.txt").write_text(INITIAL + "\n")
+    (root / "app.py").write_text(APP_SOURCE)
+    if layout.build:
+        (root / "ctx").mkdir()
+        (root / "ctx" / "app.py").write_text(APP_SOURCE)
+        (root / "ctx" / "Dockerfile").write_text(dockerfile(INITIAL))
+    doc = {"name": name, "services": {"app": _service(layout, tool, port)}}
+    if tool == "compose":
+        doc = {"services": doc["services"]}
+    filename = "compose.yaml" if tool == "compose" else "devrun.yaml"
+    (root / filename).write_text(yaml.safe_dump(doc, sort_keys=False))
+    return Project(tool, name, root, port, layout)
