@@ -1,0 +1,488 @@
+"""The only module that talks to Docker. Every engine failure leaves here as an
+EngineError with a sentence meant for people (docker-py's errors.py habit:
+one exception family, one boundary)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import struct
+import tarfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from devrun import __version__, labels
+from devrun.config import BuildSpec
+from devrun.errors import EngineError
+from devrun.plan import ContainerSpec, ImageInfo, Observed, container_labels
+
+DEFAULT_SOCKET = "unix:///var/run/docker.sock"
+START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
+_PORT_TAKEN = re.compile(r"(?:Bind for |listen tcp4? |listen udp4? )?([0-9.:\[\]a-f]*?):(\d+)(?: failed)?: (?:port is already allocated|bind: address already in use)")
+_NS = 1_000_000_000
+
+Progress = Callable[[str], None]
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, docker.errors.APIError):
+        return str(e.explanation or e)
+    return str(e)
+
+
+@contextlib.contextmanager
+def translate(what: str) -> Iterator[None]:
+    """Turn any docker/requests failure inside the block into an EngineError."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except docker.errors.NotFound as e:
+        raise EngineError(f"{what}: not found ({_reason(e)})") from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+        raise EngineError(f"{what}: {_reason(e)}") from None
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    action: str  # start, die, destroy, health_status: healthy, ...
+    container_id: str
+    service: str
+    time: float
+    exit_code: int | None = None
+
+
+class EventStream:
+    """Engine events of one project's containers; close() ends the iteration."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[EngineEvent]:
+        try:
+            for raw in self._stream:
+                attrs = raw.get("Actor", {}).get("Attributes", {})
+                code = attrs.get("exitCode")
+                yield EngineEvent(
+                    action=raw.get("Action", raw.get("status", "")),
+                    container_id=raw.get("id", ""),
+                    service=attrs.get(labels.SERVICE, ""),
+                    time=raw.get("timeNano", 0) / _NS or float(raw.get("time", 0)),
+                    exit_code=int(code) if code is not None else None,
+                )
+        except (requests.exceptions.RequestException, OSError, AttributeError, ValueError):
+            return  # closed, or the engine went away
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._stream.close()
+
+
+class Engine:
+    def __init__(self, client: docker.DockerClient, where: str):
+        self.client = client
+        self.api = client.api
+        self.where = where
+        self._shell_cache: dict[str, bool] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def connect(cls, timeout: float = 60) -> Engine:
+        where = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+        try:
+            client = docker.DockerClient(base_url=where, timeout=int(timeout)) if "DOCKER_HOST" not in os.environ else docker.from_env(timeout=int(timeout))
+            client.ping()
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
+            reason = _reason(e).split("(")[0].strip().rstrip(":") or type(e).__name__
+            raise EngineError(f"cannot reach the Docker engine at {where} ({reason}); {START_HINT}") from None
+        return cls(client, where)
+
+    def version(self) -> str:
+        with translate("engine version"):
+            return str(self.client.version().get("Version", "?"))
+
+    # ---- images ---------------------------------------------------------------
+
+    def image_info(self, ref: str) -> ImageInfo | None:
+        """The image's id and default argv, or None when it is not present."""
+        try:
+            data = self.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"image {ref}: {_reason(e)}") from None
+        cfg = data.get("Config") or {}
+        image_id = data["Id"]
+        return ImageInfo(
+            ref=ref,
+            id=image_id,
+            entrypoint=tuple(cfg.get("Entrypoint") or ()),
+            cmd=tuple(cfg.get("Cmd") or ()),
+            has_shell=self.image_has_shell(image_id),
+        )
+
+    def image_has_shell(self, image_id: str) -> bool:
+        """Whether /bin/sh exists in the image: read it from a created (never
+        started) container; cached per image id."""
+        with self._lock:
+            if image_id in self._shell_cache:
+                return self._shell_cache[image_id]
+        found = False
+        with translate(f"image {image_id[:19]}"):
+            c = self.api.create_container(image_id, command=["true"], entrypoint=[], labels={labels.VERSION: __version__}, network_disabled=True)
+            try:
+                stream, _stat = self.api.get_archive(c["Id"], "/bin/sh")
+                for _ in stream:
+                    pass
+                found = True
+            except docker.errors.NotFound:
+                found = False
+            finally:
+                self.api.remove_container(c["Id"], force=True)
+        with self._lock:
+            self._shell_cache[image_id] = found
+        return found
+
+    def pull(self, ref: str, progress: Progress) -> ImageInfo:
+        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
+        try:
+            for item in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                if "error" in item:
+                    raise EngineError(f"cannot pull image {ref}: {item['error']}")
+                status = item.get("status", "")
+                if status and "id" not in item:
+                    progress(status)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(
+                f"image {ref} is not on this machine and cannot be pulled ({_reason(e)}); "
+                "check the name, your network, or build/load it locally"
+            ) from None
+        info = self.image_info(ref)
+        if info is None:
+            raise EngineError(f"image {ref}: pulled but not found afterwards")
+        return info
+
+    def build(self, service: str, spec: BuildSpec, tag: str, progress: Progress) -> ImageInfo:
+        """docker build with streamed output; a failure names the failing step
+        and ends with the tail of its log."""
+        log: list[str] = []
+        step = ""
+        try:
+            stream = self.api.build(
+                path=spec.context, dockerfile=spec.dockerfile, tag=tag, buildargs=spec.args or None,
+                target=spec.target, rm=True, forcerm=True, decode=True, labels={labels.VERSION: __version__},
+            )
+            for item in stream:
+                if "error" in item:
+                    tail = "\n".join(f"  {line}" for line in log[-10:])
+                    where = f" at {step}" if step else ""
+                    msg = item["error"].strip()
+                    raise EngineError(f"service {service}: build failed{where}: {msg}" + (f"\n{tail}" if tail else ""))
+                text = item.get("stream") or item.get("status") or ""
+                for line in text.splitlines():
+                    if not line.strip():
+                        continue
+                    if line.startswith("Step "):
+                        step = line.strip()
+                    log.append(line.rstrip())
+                    progress(line.rstrip())
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"service {service}: build failed: {_reason(e)}") from None
+        info = self.image_info(tag)
+        if info is None:
+            raise EngineError(f"service {service}: build finished but image {tag} is missing")
+        return info
+
+    # ---- networks and volumes -------------------------------------------------
+
+    def _owned(self, kind: str, name: str, attrs_labels: dict[str, str] | None, project: str) -> None:
+        owner = (attrs_labels or {}).get(labels.PROJECT)
+        if owner != project:
+            whose = f"project {owner}" if owner else "something other than devrun"
+            raise EngineError(
+                f"a {kind} named {name} already exists and belongs to {whose}; "
+                f"remove or rename it (docker {kind} rm {name}), or pick another project name with -p"
+            )
+
+    def find_clashes(self, project: str, containers: list[str], networks: list[str], volumes: list[str]) -> list[str]:
+        """Same-named resources that are not ours: each one an error line."""
+        out: list[str] = []
+        checks = (("container", containers, self.api.inspect_container), ("network", networks, self.api.inspect_network), ("volume", volumes, self.api.inspect_volume))
+        for kind, names, inspect in checks:
+            for name in names:
+                try:
+                    data = inspect(name)
+                except docker.errors.NotFound:
+                    continue
+                except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+                    raise EngineError(f"{kind} {name}: {_reason(e)}") from None
+                found = (data.get("Config") or {}).get("Labels") if kind == "container" else data.get("Labels")
+                try:
+                    self._owned(kind, name, found, project)
+                except EngineError as e:
+                    out.append(str(e))
+        return out
+
+    def ensure_network(self, project: str, name: str) -> str:
+        with translate(f"network {name}"):
+            for net in self.api.networks(names=[name]):
+                if net["Name"] == name:
+                    self._owned("network", name, net.get("Labels"), project)
+                    return net["Id"]
+            net = self.api.create_network(name, driver="bridge", labels={labels.PROJECT: project, labels.VERSION: __version__})
+            return net["Id"]
+
+    def ensure_volume(self, project: str, name: str, volume: str) -> str:
+        with translate(f"volume {name}"):
+            try:
+                data = self.api.inspect_volume(name)
+                self._owned("volume", name, data.get("Labels"), project)
+                return name
+            except docker.errors.NotFound:
+                self.api.create_volume(name, labels={labels.PROJECT: project, labels.VOLUME: volume, labels.VERSION: __version__})
+                return name
+
+    def remove_network(self, name: str) -> None:
+        with translate(f"network {name}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.remove_network(name)
+
+    def project_volumes(self, project: str) -> list[str]:
+        with translate("list volumes"):
+            return [v["Name"] for v in (self.api.volumes(filters=labels.project_filter(project)).get("Volumes") or [])]
+
+    def remove_volume(self, name: str) -> None:
+        with translate(f"volume {name}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.remove_volume(name, force=True)
+
+    def project_networks(self, project: str) -> list[str]:
+        with translate("list networks"):
+            return [n["Name"] for n in self.api.networks(filters=labels.project_filter(project))]
+
+    # ---- containers -----------------------------------------------------------
+
+    def project_containers(self, project: str) -> list[Observed]:
+        with translate("list containers"):
+            found = self.api.containers(all=True, filters=labels.project_filter(project))
+        out = []
+        for c in found:
+            lab = c.get("Labels") or {}
+            out.append(
+                Observed(
+                    id=c["Id"],
+                    name=(c.get("Names") or ["/?"])[0].lstrip("/"),
+                    service=lab.get(labels.SERVICE, ""),
+                    state=c.get("State", ""),
+                    config_hash=lab.get(labels.CONFIG_HASH, ""),
+                    restart_mode=lab.get(labels.RESTART_MODE, "container"),
+                )
+            )
+        return sorted(out, key=lambda o: o.service)
+
+    def published_ports(self, project: str) -> set[tuple[int, str]]:
+        """(host port, protocol) published by the project's running containers."""
+        with translate("list containers"):
+            found = self.api.containers(filters=labels.project_filter(project))
+        return {(p["PublicPort"], p.get("Type", "tcp")) for c in found for p in c.get("Ports") or [] if p.get("PublicPort")}
+
+    def inspect(self, container_id: str) -> dict[str, Any]:
+        with translate(f"container {container_id[:12]}"):
+            return self.api.inspect_container(container_id)
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Create (not start) the container for `spec`; returns its id."""
+        kwargs = create_kwargs(self.api, spec)
+        try:
+            return self.api.create_container(**kwargs)["Id"]
+        except docker.errors.APIError as e:
+            if e.status_code == 409:
+                clash = self.find_clashes(spec.project, [spec.name], [], [])
+                raise EngineError(clash[0] if clash else f"service {spec.service}: container {spec.name} already exists") from None
+            raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
+
+    def _service_of(self, container_id: str) -> str:
+        try:
+            return (self.api.inspect_container(container_id)["Config"].get("Labels") or {}).get(labels.SERVICE, container_id[:12])
+        except Exception:  # noqa: BLE001 - only for wording an error
+            return container_id[:12]
+
+    def start(self, container_id: str) -> None:
+        try:
+            self.api.start(container_id)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            reason = _reason(e)
+            service = self._service_of(container_id)
+            m = _PORT_TAKEN.search(reason)
+            if m:
+                raise EngineError(f"service {service}: host port {m.group(2)} is already in use; stop what uses it or change `ports:`") from None
+            raise EngineError(f"service {service}: cannot start: {reason}") from None
+
+    def stop(self, container_id: str, timeout: float) -> None:
+        with translate(f"stop {container_id[:12]}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.stop(container_id, timeout=max(0, round(timeout)))
+
+    def remove(self, container_id: str) -> None:
+        """Remove a container and its anonymous volumes; named volumes stay."""
+        with translate(f"remove {container_id[:12]}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.remove_container(container_id, force=True, v=True)
+
+    def restart(self, container_id: str, timeout: float) -> None:
+        with translate(f"restart {container_id[:12]}"):
+            self.api.restart(container_id, timeout=max(0, round(timeout)))
+
+    def restart_process(self, container_id: str) -> None:
+        """Process restart mode: the in-container supervisor restarts the app on USR2."""
+        self.kill(container_id, "SIGUSR2")
+
+    def kill(self, container_id: str, signal: str) -> None:
+        with translate(f"signal {signal} to {container_id[:12]}"):
+            self.api.kill(container_id, signal=signal)
+
+    def exec(self, container_id: str, argv: list[str], on_line: Callable[[str, str], None], *, user: str | None = None, workdir: str | None = None, env: dict[str, str] | None = None) -> int:
+        """Run argv in the container, streaming (stream, line) to on_line; returns its exit code."""
+        with translate(f"exec in {container_id[:12]}"):
+            ex = self.api.exec_create(container_id, argv, user=user or "", workdir=workdir, environment=env)
+            out = self.api.exec_start(ex["Id"], stream=True, demux=True)
+            pending = {"stdout": "", "stderr": ""}
+            for chunk in out:
+                for name, data in zip(("stdout", "stderr"), chunk, strict=True):
+                    if data:
+                        pending[name] = _emit_lines(pending[name] + data.decode("utf-8", "replace"), name, on_line)
+            for name, rest in pending.items():
+                if rest:
+                    on_line(name, rest)
+            return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
+
+    def put_archive(self, container_id: str, path: str, data: bytes) -> None:
+        with translate(f"copy into {container_id[:12]}:{path}"):
+            self.api.put_archive(container_id, path, data)
+
+    def read_file(self, container_id: str, path: str) -> bytes:
+        with translate(f"read {container_id[:12]}:{path}"):
+            stream, _ = self.api.get_archive(container_id, path)
+            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+                member = tar.next()
+                f = tar.extractfile(member) if member else None
+                return f.read() if f else b""
+
+    def events(self, project: str, since: float | None = None) -> EventStream:
+        with translate("engine events"):
+            stream = self.api.events(decode=True, since=since, filters={**labels.project_filter(project), "type": "container"})
+        return EventStream(stream)
+
+    def logs(self, container_id: str, *, follow: bool, tail: int | str = "all", since: float | None = None) -> Iterator[tuple[str, str]]:
+        """(stream, line) pairs; 'stdout'/'stderr' ('stdout' for TTY containers)."""
+        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(follow), "tail": str(tail), "timestamps": 0}
+        if since is not None:
+            params["since"] = f"{since:.9f}"
+        try:
+            tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
+            res = self.api._get(self.api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+            self.api._raise_for_status(res)
+            sock = self.api._get_raw_response_socket(res)
+            self.api._disable_socket_timeout(sock)
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"logs of {container_id[:12]}: {_reason(e)}") from None
+        yield from _log_lines(res, tty)
+
+
+def create_kwargs(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
+    """ContainerSpec -> create_container arguments. Ports publish on the
+    address the config names (127.0.0.1 unless told otherwise)."""
+    bindings: dict[str, list[tuple[str, int | None]]] = {}
+    for p in spec.ports:
+        bindings.setdefault(f"{p.target}/{p.protocol}", []).append((p.host_ip, p.published))
+    mounts = [
+        docker.types.Mount(target=m.target, source=m.source or "", type=m.type, read_only=m.read_only)
+        for m in spec.mounts
+    ]
+    hc = spec.healthcheck
+    healthcheck = (
+        {"test": ["CMD", *hc.test], "interval": int(hc.interval * _NS), "timeout": int(hc.timeout * _NS), "retries": hc.retries, "start_period": int(hc.start_period * _NS)}
+        if hc
+        else None
+    )
+    host_config = api.create_host_config(
+        port_bindings=bindings or None,
+        mounts=mounts or None,
+        init=spec.init,
+        privileged=spec.privileged,
+        cap_add=list(spec.cap_add) or None,
+        network_mode=spec.network or spec.network_mode,
+    )
+    networking = api.create_networking_config({spec.network: api.create_endpoint_config(aliases=list(spec.aliases))}) if spec.network else None
+    return {
+        "image": spec.image_id,
+        "name": spec.name,
+        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "command": list(spec.command) if spec.command is not None else None,
+        "environment": dict(spec.env),
+        "ports": [(p.target, p.protocol) for p in spec.ports] or None,
+        "labels": container_labels(spec),
+        "stop_signal": spec.stop_signal,
+        "stop_timeout": max(0, round(spec.stop_timeout)),
+        "healthcheck": healthcheck,
+        "working_dir": spec.working_dir,
+        "user": spec.user,
+        "tty": spec.tty,
+        "host_config": host_config,
+        "networking_config": networking,
+        "hostname": spec.service,
+    }
+
+
+def _emit_lines(text: str, stream: str, on_line: Callable[[str, str], None]) -> str:
+    *complete, rest = text.split("\n")
+    for line in complete:
+        on_line(stream, line.rstrip("\r"))
+    return rest
+
+
+def _log_lines(res: Any, tty: bool) -> Iterator[tuple[str, str]]:
+    """Split the engine's (multiplexed unless TTY) log stream into lines."""
+    pending = {"stdout": "", "stderr": ""}
+    out: list[tuple[str, str]] = []
+    try:
+        while True:
+            if tty:
+                data = res.raw.read1(4096) if hasattr(res.raw, "read1") else res.raw.read(1)
+                name = "stdout"
+            else:
+                header = res.raw.read(8)
+                if len(header) < 8:
+                    break
+                kind, length = struct.unpack(">BxxxL", header)
+                data = res.raw.read(length) if length else b""
+                name = "stderr" if kind == 2 else "stdout"
+            if not data:
+                if tty:
+                    break
+                continue
+            pending[name] = _emit_lines(pending[name] + data.decode("utf-8", "replace"), name, lambda s, line: out.append((s, line)))
+            yield from out
+            out.clear()
+    except (requests.exceptions.RequestException, OSError, ValueError, AttributeError):
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            res.close()
+    for name, rest in pending.items():
+        if rest:
+            yield name, rest

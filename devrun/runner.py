@@ -1,0 +1,300 @@
+"""`devrun up`: one loop consuming one queue of typed messages.
+
+Producers only enqueue: the engine event thread (EngineEvent), signal handlers
+(StopRequest), restart timers (RestartDue), and, added by other modules,
+watchers (WatchBatch) and action workers (ActionResult). The loop looks up a
+handler per message type in `Session.handlers`; extending `up` means
+registering a handler with `session.on(MessageType, fn)` and submitting
+messages with `session.submit(msg)`.
+
+Seam for watching and actions: a watcher calls `session.submit(WatchBatch(...))`;
+register `session.on(WatchBatch, handler)`; the handler decides per service
+and may call `session.restart_service(service)`, which picks process mode
+(USR2 to the supervisor) or an engine restart and keeps logs attached."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devrun import lifecycle
+from devrun.checks import start_order
+from devrun.engine import Engine, EngineEvent
+from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError, LockedError
+from devrun.loader import LoadedConfig
+from devrun.logstream import LogFollowers
+from devrun.output import Printer
+
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+# a container that ran this long before crashing starts its backoff afresh
+BACKOFF_RESET_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    signum: int
+
+
+@dataclass(frozen=True)
+class StopDone:
+    pass
+
+
+@dataclass(frozen=True)
+class RestartDue:
+    service: str
+    container_id: str
+
+
+@dataclass(frozen=True)
+class WatchBatch:
+    """Changed paths for one service (None: devrun's own config files)."""
+
+    service: str | None
+    paths: tuple[str, ...]
+    rules: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    service: str
+    action: str
+    ok: bool
+    duration_ms: int
+    error: str | None = None
+
+
+def restart_delay(policy: str, exit_code: int | None, attempt: int) -> float | None:
+    """Seconds to wait before restarting a crashed container, or None: capped
+    exponential backoff (1, 2, 4, ... 30 s)."""
+    if policy == "always" or (policy == "on-failure" and exit_code not in (0, None)):
+        return min(BACKOFF_FIRST * 2 ** max(0, attempt), BACKOFF_MAX)
+    return None
+
+
+def lock_path(project: str) -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "devrun" if runtime else Path.home() / ".cache" / "devrun"
+    return base / f"{project}.lock"
+
+
+class ProjectLock:
+    """One `devrun up` per project: an fcntl lock held while up runs."""
+
+    def __init__(self, project: str):
+        self.project = project
+        self.path = lock_path(project)
+        self._fd: int | None = None
+
+    def __enter__(self) -> ProjectLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LockedError(f"devrun up is already running for project {self.project} (pid {pid})") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+class Session:
+    """The running project: the loop, its queue, its containers."""
+
+    def __init__(self, cfg: LoadedConfig, engine: Engine, printer: Printer, services: list[str]):
+        self.cfg = cfg
+        self.engine = engine
+        self.printer = printer
+        self.services = services
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # put() is safe in signal handlers
+        self.containers: dict[str, str] = {}  # service -> current container id
+        self.logs = LogFollowers(engine, printer)
+        self.exit_code: int | None = None
+        self.stopping = 0  # stop requests seen
+        self._stop_signal = signal.SIGINT
+        self._expected_stops: set[str] = set()
+        self._died_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
+        self._attempts: dict[str, int] = {}
+        self._events: Any = None
+        self.handlers: dict[type, Callable[[Any], None]] = {
+            EngineEvent: self._on_engine_event,
+            StopRequest: self._on_stop_request,
+            StopDone: self._on_stop_done,
+            RestartDue: self._on_restart_due,
+        }
+
+    # ---- the seam ---------------------------------------------------------------
+
+    def submit(self, msg: Any) -> None:
+        self.queue.put(msg)
+
+    def on(self, msg_type: type, handler: Callable[[Any], None]) -> None:
+        self.handlers[msg_type] = handler
+
+    def restart_service(self, service: str) -> str:
+        """Restart one service the fastest way its container allows; returns
+        "process" or "container". Logs stay attached either way."""
+        cid = self.containers[service]
+        mode = self.engine.inspect(cid)["Config"].get("Labels", {}).get("dev.devrun.restart-mode", "container")
+        if mode == "process":
+            self.engine.restart_process(cid)
+            return "process"
+        self._expected_stops.add(cid)
+        self.engine.restart(cid, self.cfg.project.services[service].stop_grace_period)
+        return "container"
+
+    # ---- running ------------------------------------------------------------------
+
+    def attach(self, since: float) -> None:
+        """Follow engine events and every container's logs from `since`."""
+        self._events = self.engine.events(self.cfg.name, since=since)
+        threading.Thread(target=self._pump_events, name="engine-events", daemon=True).start()
+        now = time.monotonic()
+        for service, cid in self.containers.items():
+            self._started_at[cid] = now
+            self.logs.follow(service, cid, since)
+
+    def _pump_events(self) -> None:
+        for ev in self._events:
+            self.submit(ev)
+
+    def run(self) -> int:
+        while self.exit_code is None:
+            try:
+                msg = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            handler = self.handlers.get(type(msg))
+            if handler is None:
+                self.printer.warn(f"no handler for {type(msg).__name__}")
+                continue
+            try:
+                handler(msg)
+            except EngineError as e:
+                self.printer.error(str(e))
+        if self._events is not None:
+            self._events.close()
+        self.logs.join(1.0)
+        return self.exit_code
+
+    # ---- handlers -----------------------------------------------------------------
+
+    def _on_engine_event(self, ev: EngineEvent) -> None:
+        if ev.service not in self.containers or self.containers[ev.service] != ev.container_id:
+            return
+        cid = ev.container_id
+        if ev.action == "start":
+            self._expected_stops.discard(cid)
+            self._started_at[cid] = time.monotonic()
+            if cid in self._died_at:
+                # the old stream ended at the stop; continue right where it ended
+                self.logs.follow(ev.service, cid, self._died_at.pop(cid))
+        elif ev.action == "die":
+            self._died_at[cid] = ev.time
+            if self.stopping or cid in self._expected_stops:
+                return
+            self._report_exit(ev.service, cid, ev.exit_code)
+        elif ev.action == "destroy" and not self.stopping:
+            self.printer.warn(f"the container of {ev.service} was removed outside devrun; run `devrun up` again to recreate it")
+
+    def _report_exit(self, service: str, cid: str, exit_code: int | None) -> None:
+        time.sleep(0.05)  # let the log follower print the last lines first
+        self.printer.event("container_exited", service=service, exit_code=exit_code, last_lines=self.logs.last_lines(service)[-5:])
+        ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
+        if ran >= BACKOFF_RESET_AFTER:
+            self._attempts[service] = 0
+        attempt = self._attempts.get(service, 0)
+        policy = self.cfg.project.services[service].restart
+        delay = restart_delay(policy, exit_code, attempt)
+        if delay is None:
+            return
+        self._attempts[service] = attempt + 1
+        self.printer.info(f"restarting {service} in {delay:g}s (restart: {policy}, attempt {attempt + 1})")
+        timer = threading.Timer(delay, self.submit, args=(RestartDue(service, cid),))
+        timer.daemon = True
+        timer.start()
+
+    def _on_restart_due(self, msg: RestartDue) -> None:
+        if self.stopping or self.containers.get(msg.service) != msg.container_id:
+            return
+        self.engine.start(msg.container_id)
+
+    def _on_stop_request(self, msg: StopRequest) -> None:
+        self.stopping += 1
+        if self.stopping == 1:
+            self._stop_signal = msg.signum
+            self.printer.info("stopping (press Ctrl-C again to kill)")
+            grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
+            targets = [(cid, grace[s]) for s, cid in self.containers.items()]
+            threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
+        elif self.stopping == 2:
+            self.printer.info("killing")
+            for cid in self.containers.values():
+                try:
+                    self.engine.kill(cid, "SIGKILL")
+                except EngineError:
+                    pass  # already gone
+
+    def _stop_all(self, targets: list[tuple[str, float]]) -> None:
+        lifecycle.stop_containers(self.engine, targets)
+        self.submit(StopDone())
+
+    def _on_stop_done(self, _msg: StopDone) -> None:
+        for service in self.containers:
+            self.printer.event("service_stopped", service=service)
+        self.exit_code = EXIT_SIGTERM if self._stop_signal == signal.SIGTERM else EXIT_SIGINT
+
+
+def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None, detach: bool = False,
+       build: bool = False, watch: bool = True, engine: Engine | None = None,
+       extend: Callable[[Session], None] | None = None) -> int:
+    """Bring the project up; unless detached, stream logs until stopped.
+    `extend(session)` runs before the loop starts (the hook for watching)."""
+    engine = engine or Engine.connect()
+    order = start_order(cfg.project, services or None)
+    printer.set_services(order)
+    with ProjectLock(cfg.name):
+        since = time.time()
+        started: list[str] = []
+
+        def on_started(service: str, cid: str) -> None:
+            started.append(service)
+            printer.event("service_started", service=service, container=cid)
+
+        session = Session(cfg, engine, printer, order)
+        try:
+            session.containers = lifecycle.converge_project(engine, cfg, services, printer, force_build=build, on_started=on_started)
+        except KeyboardInterrupt:
+            printer.info("interrupted; stopping what was started")
+            lifecycle.stop_containers(engine, [(cid, 0) for cid in session.containers.values()])
+            return EXIT_SIGINT
+        printer.event("ready", services=order)
+        if detach:
+            return 0
+        session.attach(since)
+        if extend is not None:
+            extend(session)
+        previous = {s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum))) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return session.run()
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)

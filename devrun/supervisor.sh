@@ -1,0 +1,72 @@
+# devrun process supervisor (POSIX sh: busybox sh, dash, bash).
+# Run as: sh -c SCRIPT devrun-supervisor ARGV...   with `grace=<seconds>` prepended.
+# It runs ARGV in its own session so the whole process group can be signalled,
+# forwards HUP USR1 QUIT INT WINCH to it, restarts it on USR2, stops it on TERM,
+# and exits with the app's exit code. Lines starting with '#' are stripped
+# before the script is passed inline.
+child=
+want_restart=
+want_stop=
+code=0
+
+start_app() {
+  if command -v setsid >/dev/null 2>&1; then
+    setsid "$@" &
+  else
+    "$@" &
+  fi
+  child=$!
+}
+
+# dash wants `--` before a negative pid, busybox refuses it
+group_kill() {
+  kill -s "$1" -- "-$child" 2>/dev/null || kill -s "$1" "-$child" 2>/dev/null || kill -s "$1" "$child" 2>/dev/null
+}
+
+# TERM the group, KILL it after the grace period; returns once the app is reaped
+stop_app() {
+  group_kill TERM
+  (sleep "$grace"; group_kill KILL) &
+  killer=$!
+  while :; do
+    wait "$child"
+    code=$?
+    kill -s 0 "$child" 2>/dev/null || break
+  done
+  kill "$killer" 2>/dev/null
+  group_kill KILL
+}
+
+forward() { kill -s "$1" "$child" 2>/dev/null; }
+
+trap 'forward HUP' HUP
+trap 'forward USR1' USR1
+trap 'forward QUIT' QUIT
+trap 'forward INT' INT
+trap 'forward WINCH' WINCH
+trap 'want_restart=1' USR2
+trap 'want_stop=1' TERM
+
+start_app "$@"
+while :; do
+  if [ -n "$want_stop" ]; then
+    stop_app
+    exit "$code"
+  fi
+  if [ -n "$want_restart" ]; then
+    want_restart=
+    stop_app
+    start_app "$@"
+    continue
+  fi
+  wait "$child"
+  code=$?
+  # a trapped signal interrupts wait with a status >128 while the app lives on
+  if [ "$code" -gt 128 ] && kill -s 0 "$child" 2>/dev/null; then
+    continue
+  fi
+  if [ -n "$want_stop$want_restart" ]; then
+    continue
+  fi
+  exit "$code"
+done
