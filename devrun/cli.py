@@ -112,7 +112,10 @@ _register_more()
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
+        # standalone_mode=False returns typer.Exit's code instead of raising it
+        if isinstance(rc, int) and rc:
+            sys.exit(rc)
     except DevrunError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
