@@ -80,7 +80,7 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
         if not NAME_RE.match(sname):
             add(base, f"service name '{sname}' may use letters, digits, '_', '.', '-' and must start with a letter or digit", key=True)
         if not svc.image and not svc.build:
-            add(base, "needs `image` or `build`")
+            add(base, "needs `image` or `build`", key=True)
         if svc.build:
             ctx = Path(os.path.expanduser(svc.build.context))
             ctx = (ctx if ctx.is_absolute() else root / ctx).resolve()

@@ -4,6 +4,7 @@ the rest of devrun sees a single shape."""
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import signal as _signal
@@ -25,7 +26,7 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
     text = value.strip()
@@ -37,7 +38,17 @@ def parse_duration(value: Any) -> float:
         pos = m.end()
     if not text or pos != len(text):
         raise ValueError(f"{value!r} is not a duration; write e.g. '5s', '300ms' or '1m30s'")
-    return total
+    return _bounded(total, value)
+
+
+MAX_DURATION = 86400.0
+
+
+def _bounded(seconds: float, shown: Any) -> float:
+    # .inf/.nan are YAML floats, and huge values overflow engine timeouts later
+    if not math.isfinite(seconds) or seconds > MAX_DURATION:
+        raise ValueError(f"{shown!r} is not a usable duration; keep it finite and at most 24h")
+    return seconds
 
 
 def normalise_signal(value: Any) -> str:
@@ -210,7 +221,7 @@ def _depends(value: Any) -> Any:
 
 
 class Healthcheck(Strict):
-    test: Command
+    test: Annotated[Command, Field(min_length=1)]
     interval: Duration = 1.0
     timeout: Duration = 5.0
     retries: int = Field(default=30, ge=1)

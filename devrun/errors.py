@@ -47,7 +47,9 @@ class Problem:
         where = self.file
         if self.line is not None:
             where += f":{self.line}:{self.col or 1}"
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        text = f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        # one line per problem, even when a key or value the user wrote holds a line break
+        return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 class ConfigError(DevrunError):

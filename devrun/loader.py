@@ -126,12 +126,21 @@ def _interpolation_env(root: Path, shown: str, environ: dict[str, str] | None) -
     return env, sources
 
 
+_UNPRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+
+
 class _Budget:
     def __init__(self) -> None:
         self.nodes = 0
 
 
 def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
+    bad = _UNPRINTABLE.search(text)
+    if bad:
+        # PyYAML refuses these before parsing starts, with a message about positions
+        line = text.count("\n", 0, bad.start()) + 1
+        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise ConfigError([Problem(shown, line, col, "", f"control character {bad.group()!r} is not allowed in YAML; remove it")])
     loader = yaml.SafeLoader(text)
     marks = Marks()
     try:
@@ -145,6 +154,8 @@ def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
         if e.context and e.problem:
             msg = f"{e.problem} ({e.context})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        if "'\\t'" in msg:
+            msg += "; indent with spaces, not tabs"
         raise ConfigError([Problem(shown, line, col, "", f"YAML syntax error: {msg}")]) from None
     except yaml.YAMLError as e:
         raise ConfigError([Problem(shown, None, None, "", f"YAML error: {e}")]) from None
@@ -160,7 +171,9 @@ def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
 def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, env: dict[str, str], shown: str, budget: _Budget, depth: int) -> Any:
     budget.nodes += 1
     if budget.nodes > MAX_NODES or depth > MAX_DEPTH:
-        raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, _fmt(loc), "document too large or too deeply nested (aliases expanded); simplify it")])
+        # a recursive alias nests forever: show only the start of its path
+        where = _fmt(loc[:8]) + ("..." if len(loc) > 8 else "")
+        raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, where, "document too large or too deeply nested (aliases expanded); simplify it")])
     marks.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
@@ -177,7 +190,12 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, env
             out[key] = _build(loader, vnode, kloc, marks, env, shown, budget, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, (*loc, i), marks, env, shown, budget, depth + 1) for i, item in enumerate(node.value)]
+        items = [_build(loader, item, (*loc, i), marks, env, shown, budget, depth + 1) for i, item in enumerate(node.value)]
+        # list items that are names (depends_on: [db]) can be found by name, like keys
+        for item, inode in zip(items, node.value, strict=True):
+            if isinstance(item, str):
+                marks.keys.setdefault((*loc, item), (inode.start_mark.line + 1, inode.start_mark.column + 1))
+        return items
     value = loader.construct_object(node, deep=True)
     if isinstance(value, str):
         try:
@@ -242,11 +260,16 @@ def _suggest(word: str, options: list[str]) -> str:
 
 
 def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Problem:
-    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "["))))
+    loc: Loc = ()
+    for part in err["loc"]:
+        # pydantic adds validator names to locations; a key the user wrote stays even if it looks like one
+        internal = isinstance(part, str) and part.startswith(("function-", "["))
+        if not internal or (*loc, part) in marks.values:
+            loc = (*loc, part)
     kind = err["type"]
     path = _fmt(loc)
     if kind == "extra_forbidden":
-        key = str(loc[-1])
+        key = str(loc[-1]) if loc else ""
         model = _model_at(loc[:-1])
         options = sorted(model.model_fields) if model else []
         msg = f"unknown key '{key}'{_suggest(key, options)}"
@@ -291,6 +314,19 @@ def validate(
         raise ConfigError(problems) from None
     from devrun.checks import check_and_resolve  # cross-field rules live apart: they are long
 
+    _check_project_name(project_name, project.name, marks, shown)
     name = normalise_project_name(project_name or project.name or root.name)
     extra_sources = check_and_resolve(project, marks, shown, root, env)
     return LoadedConfig(project=project, name=name, file=path, root=root, sources=sources + extra_sources, marks=marks, env=env)
+
+
+def _check_project_name(given: str | None, written: str | None, marks: Marks, shown: str) -> None:
+    """A name from -p or `name:` with nothing docker-safe in it is a mistake,
+    not a reason to fall back to 'default' silently."""
+    from devrun.errors import UsageError
+
+    if given is not None and not re.search(r"[a-zA-Z0-9]", given):
+        raise UsageError(f"-p {given!r}: a project name needs letters or digits")
+    if given is None and written is not None and not re.search(r"[a-zA-Z0-9]", written):
+        line, col = marks.find(("name",))
+        raise ConfigError([Problem(shown, line, col, "name", f"{written!r} has no letters or digits; name the project e.g. 'myapp'")])
