@@ -53,7 +53,9 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
     root = root.resolve()
     home = Path.home().resolve()
     allowed = [Path(os.path.expanduser(p)) for p in project.allow_host_paths]
-    allowed = [(p if p.is_absolute() else root / p).resolve() for p in allowed]
+    allowed = [(p if p.is_absolute() else root / p) for p in allowed]
+    # both spellings: /var/run/docker.sock is /run/docker.sock once symlinks resolve
+    allowed = [*{Path(os.path.normpath(p)) for p in allowed}, *{p.resolve() for p in allowed}]
 
     def host_path_refusal(p: Path) -> str | None:
         """Why a host path may not be used without an opt-in, or None."""
@@ -85,7 +87,11 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
             ctx = Path(os.path.expanduser(svc.build.context))
             ctx = (ctx if ctx.is_absolute() else root / ctx).resolve()
             svc.build.context = str(ctx)
-            if not ctx.is_dir():
+            # the engine would be sent the whole tree: refuse / and home like mounts
+            why = host_path_refusal(ctx) if ctx in (Path("/"), home) else None
+            if why:
+                add((*base, "build", "context"), f"{why} to the build; list it under allow_host_paths to allow it")
+            elif not ctx.is_dir():
                 add((*base, "build", "context"), f"build context {ctx} is not a folder")
             elif not (ctx / svc.build.dockerfile).is_file():
                 add((*base, "build", "dockerfile"), f"no {svc.build.dockerfile} in {ctx}")

@@ -127,9 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         sys.exit(EXIT_SIGINT)
     except Exception as e:  # click usage errors and friends
-        import click
-
-        if isinstance(e, click.ClickException):
+        # duck-typed: recent typer vendors click (typer._click), older ones import it
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise

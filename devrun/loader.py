@@ -127,6 +127,7 @@ def _interpolation_env(root: Path, shown: str, environ: dict[str, str] | None) -
 
 
 _UNPRINTABLE = yaml.reader.Reader.NON_PRINTABLE
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 class _Budget:
@@ -175,6 +176,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, env
         where = _fmt(loc[:8]) + ("..." if len(loc) > 8 else "")
         raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, where, "document too large or too deeply nested (aliases expanded); simplify it")])
     marks.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
+        # tags on collections would be dropped silently below; say so instead
+        raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, _fmt(loc), f"YAML tag {node.tag} is not supported here; remove it")])
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
