@@ -39,7 +39,7 @@ DEFAULT_MAX_WAIT = 1.5
 DEFAULT_POLL_INTERVAL = 0.4
 LIMIT_HINT = "sudo sysctl fs.inotify.max_user_watches=524288"
 
-_DIR_MASK = (
+DIR_MASK = (
     IN.IN_CREATE | IN.IN_DELETE | IN.IN_MOVED_FROM | IN.IN_MOVED_TO | IN.IN_MODIFY | IN.IN_CLOSE_WRITE
     | IN.IN_ATTRIB | IN.IN_DELETE_SELF | IN.IN_MOVE_SELF | IN.IN_ONLYDIR | IN.IN_DONT_FOLLOW | IN.IN_EXCL_UNLINK
 )
@@ -249,9 +249,7 @@ class Watcher:
             self._place_all(report=True, only_missing=True)
 
     def _watch_tree(self, top: str, *, report: bool) -> None:
-        for folder, entries in walk_kept(top, self._router.keep_dir, self._warn):
-            if not self._add_watch(folder):
-                return
+        for _folder, entries in walk_kept(top, self._router.keep_dir, self._warn, enter=self._add_watch):
             if report:
                 # files that landed before the watch did
                 for entry in entries:
@@ -275,7 +273,7 @@ class Watcher:
             return True
         assert self._inotify is not None
         try:
-            wd = self._inotify.add_callback(os.fsencode(folder), _DIR_MASK, self._callback, _CALLBACK_ID)
+            wd = self._inotify.add_callback(os.fsencode(folder), DIR_MASK, self._callback, _CALLBACK_ID)
         except OSError as e:
             if e.errno == errno.ENOSPC:
                 self._fall_back_to_polling(folder)

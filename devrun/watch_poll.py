@@ -21,11 +21,17 @@ Snapshot = dict[str, tuple[bool, int, int, int, int]]
 FsEvent = tuple[str, Change, bool]
 
 
-def walk_kept(top: str, keep_dir: Callable[[str], bool], warn: Warn) -> Iterator[tuple[str, list[os.DirEntry]]]:
-    """Yield (directory, its entries) for `top` and every kept directory below it."""
+def walk_kept(
+    top: str, keep_dir: Callable[[str], bool], warn: Warn, enter: Callable[[str], bool] | None = None
+) -> Iterator[tuple[str, list[os.DirEntry]]]:
+    """Yield (directory, its entries) for `top` and every kept directory below it.
+    `enter` runs before a directory is listed (the watcher places its watch
+    there, so nothing created during the listing is missed); False stops the walk."""
     stack = [top]
     while stack:
         folder = stack.pop()
+        if enter is not None and not enter(folder):
+            return
         try:
             with os.scandir(folder) as it:
                 entries = list(it)
