@@ -29,6 +29,7 @@ class Layout:
     # the engine event that marks one compose action (devrun counts its JSON events)
     compose_marker: str
     build: bool = False
+    devrun_extra: dict | None = None  # devrun-only service fields
 
 
 _SRC_BIND = ["./src:/srv"]
@@ -43,6 +44,17 @@ LAYOUTS: dict[str, Layout] = {
         {"devrun": _SRC_BIND, "compose": _SRC_BIND},
         {t: [{"path": "./src", "action": "restart"}] for t in TOOLS},
         "start",
+    ),
+    # devrun forced to restart the whole container, like compose does
+    "restart-container": Layout(
+        "restart-container",
+        "snapshot",
+        "/srv/value.txt",
+        "src/value.txt",
+        {"devrun": _SRC_BIND, "compose": _SRC_BIND},
+        {t: [{"path": "./src", "action": "restart"}] for t in TOOLS},
+        "start",
+        devrun_extra={"restart_mode": "container"},
     ),
     # compose has no signal action: its nearest is sync+exec running `kill -HUP 1`
     # (PID 1 is docker-init with init: true, which forwards the signal to the app)
@@ -162,6 +174,7 @@ def _service(layout: Layout, tool: str, port: int) -> dict:
         svc["develop"] = {"watch": rules}
     else:
         svc["watch"] = rules
+        svc.update(layout.devrun_extra or {})
     return svc
 
 

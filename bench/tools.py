@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 
+from bench.cleanup import remember
 from bench.projects import Project
 
 DEVRUN = [sys.executable, "-m", "devrun"]
@@ -73,6 +74,7 @@ def _spawn(argv: list[str], cwd: Path) -> Output:
         bufsize=1,
         start_new_session=True,
     )
+    remember(proc.pid)
     out = Output(proc)
     out.start()
     return out
@@ -170,10 +172,12 @@ class ComposeDriver(Driver):
         if not self.watcher:
             return None
         pid = self.watcher.proc.pid
-        try:
-            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-        except OSError:
-            return pid
+        children: list[str] = []
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                children += (task / "children").read_text().split()
+            except OSError:
+                continue
         return int(children[0]) if children else pid
 
     def down(self) -> None:

