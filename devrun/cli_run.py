@@ -51,7 +51,11 @@ def up_cmd(
 
     cfg, g = _load(ctx, file, project)
     printer = Printer(json_mode=as_json, color=None if not g.no_color else False, quiet=g.quiet)
-    code = runner.up(cfg, printer, services=_check_services(cfg, services), detach=detach, build=build, watch=not no_watch)
+    from devrun import live
+
+    hook, before_start = live.extend()
+    code = runner.up(cfg, printer, services=_check_services(cfg, services), detach=detach, build=build, watch=not no_watch,
+                     extend=hook, before_start=before_start)
     raise typer.Exit(code)
 
 

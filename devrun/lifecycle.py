@@ -47,6 +47,8 @@ def _port_taken(host_ip: str, port: int, protocol: str) -> bool:
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     with contextlib.closing(socket.socket(family, kind)) as s:
+        # as docker-proxy does: connections in TIME_WAIT do not make a port busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("" if host_ip in ("0.0.0.0", "::") else host_ip, port))
         except OSError as e:
@@ -100,7 +102,8 @@ def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer
     raise EngineError(f"service {spec.service} was not healthy in time; check its healthcheck")
 
 
-def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer, on_started: Callable[[str, str], None]) -> dict[str, str]:
+def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer, on_started: Callable[[str, str], None],
+          before_start: Callable[[str, str], None] | None = None) -> dict[str, str]:
     """Execute converge steps in order; returns service -> container id. If a
     step fails, containers created by this call are removed again."""
     engine.ensure_network(cfg.name, plan.network_name(cfg.name))
@@ -123,6 +126,9 @@ def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer
             if step.kind in ("create", "recreate"):
                 cid = engine.create(step.spec)
                 created.append(cid)
+                if before_start is not None:
+                    # initial sync into the created container: the app never sees stale files
+                    before_start(step.service, cid)
             assert cid is not None
             ids[step.service] = cid
             if step.kind != "keep":
@@ -139,7 +145,8 @@ def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer
 
 
 def converge_project(engine: Engine, cfg: LoadedConfig, only: list[str] | None, printer: Printer, *, force_build: bool = False,
-                     on_started: Callable[[str, str], None] = lambda s, c: None) -> dict[str, str]:
+                     on_started: Callable[[str, str], None] = lambda s, c: None,
+                     before_start: Callable[[str, str], None] | None = None) -> dict[str, str]:
     """The whole of `up` before log streaming: preflight, images, plan, apply."""
     services = start_order(cfg.project, only or None)
     check_clashes(engine, cfg, services)
@@ -147,7 +154,7 @@ def converge_project(engine: Engine, cfg: LoadedConfig, only: list[str] | None, 
     images = resolve_images(engine, cfg, services, printer, force_build=force_build)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
     steps = plan.converge(desired, engine.project_containers(cfg.name))
-    return apply(engine, cfg, steps, printer, on_started)
+    return apply(engine, cfg, steps, printer, on_started, before_start)
 
 
 def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:

@@ -158,12 +158,12 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
         case "change":
             return f"{f['service']}: {f.get('count', 0)} changed: {_paths(f)}"
         case "action_started":
-            return f"{f['service']}: {f['action']} ({_paths(f)})"
+            return None  # one human line per action: the finished one says it all
         case "action_finished":
             took = f"{f.get('duration_ms', 0)} ms"
             if f.get("ok", True):
-                return f"{f['service']}: {f['action']} done in {took}"
-            return f"{f['service']}: {f['action']} failed after {took}: {f.get('error')}"
+                return f"{f['service']}: {f['action']} done in {took} ({_paths(f)})"
+            return f"{f['service']}: {f['action']} failed after {took} ({_paths(f)}): {f.get('error')}"
         case "container_exited":
             return f"{f['service']} exited with code {f['exit_code']}"
         case "config_reloaded":

@@ -149,6 +149,10 @@ class Session:
     def on(self, msg_type: type, handler: Callable[[Any], None]) -> None:
         self.handlers[msg_type] = handler
 
+    def expect_stop(self, container_id: str) -> None:
+        """A stop devrun itself causes (rebuild, reload): not a crash to report."""
+        self._expected_stops.add(container_id)
+
     def restart_service(self, service: str) -> str:
         """Restart one service the fastest way its container allows; returns
         "process" or "container". Logs stay attached either way."""
@@ -212,7 +216,7 @@ class Session:
             if self.stopping or cid in self._expected_stops:
                 return
             self._report_exit(ev.service, cid, ev.exit_code)
-        elif ev.action == "destroy" and not self.stopping:
+        elif ev.action == "destroy" and not self.stopping and cid not in self._expected_stops:
             self.printer.warn(f"the container of {ev.service} was removed outside devrun; run `devrun up` again to recreate it")
 
     def _report_exit(self, service: str, cid: str, exit_code: int | None) -> None:
@@ -265,7 +269,8 @@ class Session:
 
 def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None, detach: bool = False,
        build: bool = False, watch: bool = True, engine: Engine | None = None,
-       extend: Callable[[Session], None] | None = None) -> int:
+       extend: Callable[[Session], None] | None = None,
+       before_start: Callable[[LoadedConfig, Engine, Printer, str, str], None] | None = None) -> int:
     """Bring the project up; unless detached, stream logs until stopped.
     `extend(session)` runs before the loop starts (the hook for watching)."""
     engine = engine or Engine.connect()
@@ -281,17 +286,20 @@ def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None
 
         session = Session(cfg, engine, printer, order)
         try:
-            session.containers = lifecycle.converge_project(engine, cfg, services, printer, force_build=build, on_started=on_started)
+            hook = (lambda svc, cid: before_start(cfg, engine, printer, svc, cid)) if before_start and watch else None
+            session.containers = lifecycle.converge_project(engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook)
         except KeyboardInterrupt:
             printer.info("interrupted; stopping what was started")
             lifecycle.stop_containers(engine, [(cid, 0) for cid in session.containers.values()])
             return EXIT_SIGINT
-        printer.event("ready", services=order)
         if detach:
+            printer.event("ready", services=order)
             return 0
         session.attach(since)
-        if extend is not None:
+        if extend is not None and watch:
             extend(session)
+        # ready: every service running and every watch placed (what editor tasks wait for)
+        printer.event("ready", services=order)
         previous = {s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum))) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             return session.run()
