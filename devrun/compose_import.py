@@ -179,9 +179,13 @@ def _mount(spec: Any, at: str, skipped: list[Skipped]) -> Any:
             return None
         kept = _pick(spec, ("type", "source", "target", "read_only"), at, skipped)
         return kept
-    if isinstance(spec, str) and spec.count(":") > 2:
-        skipped.append(Skipped(at, f"mount options in {spec!r}: devrun reads SOURCE:TARGET[:ro]"))
-        return ":".join(spec.split(":")[:3])
+    if isinstance(spec, str) and spec.count(":") == 2:
+        src, dst, mode = spec.split(":")
+        options = mode.split(",")
+        kept = [o for o in options if o in ("ro", "rw")]
+        if kept != options:
+            skipped.append(Skipped(at, f"mount options {mode!r} in {spec!r}: devrun reads only ro or rw"))
+            return ":".join([src, dst, *kept[:1]])
     return spec
 
 

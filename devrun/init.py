@@ -82,7 +82,7 @@ def parse_dockerfile(text: str) -> DockerfileFacts:
                 continue
             args = [a for a in args if not a.startswith("--")]
             if len(args) >= 2:
-                dest = posixpath.join(facts.workdir or "/", args[-1])
+                dest = posixpath.normpath(posixpath.join(facts.workdir or "/", args[-1]))
                 facts.copies.extend((src, dest) for src in args[:-1])
         elif word == "EXPOSE":
             for part in rest.split():

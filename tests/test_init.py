@@ -1,0 +1,290 @@
+"""`devrun init`: from a Dockerfile, from a compose file, refusing to
+overwrite, --force; the file it writes passes `devrun config`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import yaml
+
+from devrun.compose_import import translate
+from devrun.init import dockerfile_service, parse_dockerfile
+from tests.conftest import REPO, devrun
+
+PY_DOCKERFILE = """\
+FROM python:3.11-slim AS base
+WORKDIR /ignored
+FROM python:3.11-slim
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY --from=base /x /y
+COPY src/ ./src/
+EXPOSE 8000 9000/udp
+CMD ["python", "-m", "src.app"]
+"""
+
+
+def make(folder: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text)
+    return folder
+
+
+def resolved(folder: Path) -> dict:
+    result = devrun("config", "--json", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_parse_dockerfile_last_stage() -> None:
+    facts = parse_dockerfile(PY_DOCKERFILE)
+    assert facts.workdir == "/app"
+    assert facts.copies == [("requirements.txt", "/app"), ("src/", "/app/src")]
+    assert facts.exposes == [8000, 9000]
+
+
+def test_parse_dockerfile_continuations_and_json_form() -> None:
+    facts = parse_dockerfile('FROM x\nWORKDIR /srv\nWORKDIR app\nCOPY ["web", \\\n  "/srv/app/web"]\n')
+    assert facts.workdir == "/srv/app"
+    assert facts.copies == [("web", "/srv/app/web")]
+
+
+def test_dockerfile_copy_dot_mounts_the_folder() -> None:
+    facts = parse_dockerfile("FROM node\nWORKDIR /usr/src/app\nCOPY package*.json ./\nCOPY . .\n")
+    service, _ = dockerfile_service(facts, ["index.js", "package.json", "package-lock.json"])
+    assert service["volumes"] == [".:/usr/src/app"]
+    restart, rebuild = service["watch"]
+    assert (
+        restart["path"] == "."
+        and "node_modules/" in restart["ignore"]
+        and "package.json" in restart["ignore"]
+    )
+    assert rebuild == {"path": ["package.json", "package-lock.json", "Dockerfile"], "action": "rebuild"}
+
+
+def test_init_from_dockerfile(tmp_path: Path) -> None:
+    make(tmp_path, {"Dockerfile": PY_DOCKERFILE, "requirements.txt": "flask\n", "src/app.py": "print(1)\n"})
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote devrun.yaml from Dockerfile" in result.stdout
+    text = (tmp_path / "devrun.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=")
+    app = resolved(tmp_path)["services"]["app"]
+    assert app["build"]["context"] == str(tmp_path)
+    assert app["volumes"] == [
+        {"type": "bind", "source": str(tmp_path / "src"), "target": "/app/src", "read_only": False}
+    ]
+    assert [(p["published"], p["target"]) for p in app["ports"]] == [(8000, 8000), (9000, 9000)]
+    assert [r["action"] for r in app["watch"]] == ["restart", "rebuild"]
+    assert app["watch"][0]["path"] == [str(tmp_path / "src")]
+    assert app["watch"][1]["path"] == [str(tmp_path / "requirements.txt"), str(tmp_path / "Dockerfile")]
+
+
+def test_init_dockerfile_without_copies_mounts_workdir(tmp_path: Path) -> None:
+    make(
+        tmp_path, {"Dockerfile": "FROM busybox:stable\nCMD httpd -f\n", "go.mod": "module x\n", "main.go": ""}
+    )
+    assert devrun("init", cwd=tmp_path).returncode == 0
+    app = resolved(tmp_path)["services"]["app"]
+    assert app["volumes"][0]["target"] == "/app" and app["volumes"][0]["source"] == str(tmp_path)
+    assert "go.mod" in app["watch"][0]["ignore"]
+
+
+COMPOSE = """\
+name: shop
+x-defaults: &defaults
+  init: true
+services:
+  api:
+    <<: *defaults
+    build:
+      context: ./api
+      args: {MODE: dev}
+      cache_from: [shop/api]
+    command: python -m api
+    entrypoint: ["tini", "--"]
+    environment:
+      - DEBUG=1
+    env_file: [api.env]
+    ports: ["8000:8000", "9000-9002:9000-9002", {target: 5678, published: "5678"}]
+    volumes:
+      - ./api/src:/app/src:ro,z
+      - cache:/cache
+      - type: tmpfs
+        target: /tmp
+    working_dir: /app
+    user: "1000"
+    depends_on:
+      db:
+        condition: service_healthy
+        restart: true
+    restart: on-failure:3
+    stop_signal: SIGINT
+    stop_grace_period: 3s
+    networks: [back]
+    profiles: [dev]
+    secrets: [token]
+    develop:
+      watch:
+        - path: ./api/src
+          action: sync+restart
+          target: /app/src
+          ignore: ["*.tmp"]
+        - path: ./api/conf
+          action: sync+exec
+          target: /app/conf
+          exec:
+            command: kill -HUP 1
+            user: root
+        - path: ./api/requirements.txt
+          action: rebuild
+        - path: ./api/static
+          action: sync
+          target: /app/static
+          include: ["*.css"]
+          initial_sync: false
+        - path: ./api/README.md
+          action: restart
+  db:
+    image: busybox:stable
+    healthcheck:
+      test: ["CMD-SHELL", "true"]
+      interval: 2s
+      retries: 3
+      start_interval: 1s
+    deploy: {replicas: 1}
+volumes:
+  cache:
+    driver: local
+networks:
+  back: {}
+secrets:
+  token: {file: ./token}
+"""
+COMPOSE_FILES = {
+    "compose.yaml": COMPOSE,
+    "api/Dockerfile": "FROM busybox:stable\n",
+    "api/src/app.py": "",
+    "api/conf/app.ini": "",
+    "api/static/site.css": "",
+    "api/requirements.txt": "",
+    "api/README.md": "",
+    "api.env": "TOKEN=abc\n",
+}
+
+
+def test_translate_compose() -> None:
+    out = translate(yaml.safe_load(COMPOSE))
+    api = out.services["api"]
+    assert out.name == "shop"
+    assert api["build"] == {"context": "./api", "args": {"MODE": "dev"}}
+    assert api["ports"] == ["8000:8000", {"target": 5678, "published": 5678}]
+    assert api["volumes"] == ["./api/src:/app/src:ro", "cache:/cache"]
+    assert api["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert api["restart"] == "on-failure"
+    assert [r["action"] for r in api["watch"]] == ["sync+restart", "sync+exec", "rebuild", "sync", "restart"]
+    assert api["watch"][0]["ignore"] == ["*.tmp"]
+    assert api["watch"][1]["exec"] == "kill -HUP 1"
+    assert api["watch"][3]["initial_sync"] is False
+    assert out.volumes == {"cache": {}}
+    skipped = {s.where for s in out.skipped}
+    assert {
+        "x-defaults",
+        "networks",
+        "secrets",
+        "services.api.build.cache_from",
+        "services.api.ports[1]",
+        "services.api.volumes[0]",
+        "services.api.volumes[2]",
+        "services.api.depends_on.db.restart",
+        "services.api.restart",
+        "services.api.networks",
+        "services.api.profiles",
+        "services.api.secrets",
+        "services.api.develop.watch[1].exec.user",
+        "services.api.develop.watch[3].include",
+        "services.db.healthcheck.start_interval",
+        "services.db.deploy",
+        "volumes.cache.driver",
+    } <= skipped
+
+
+def test_init_from_compose(tmp_path: Path) -> None:
+    make(tmp_path, COMPOSE_FILES)
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote devrun.yaml from compose.yaml" in result.stdout
+    assert "not translated: services.api.networks:" in result.stdout
+    text = (tmp_path / "devrun.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=")
+    assert "#   services.db.deploy: replicas and resource limits" in text
+    cfg = resolved(tmp_path)
+    api = cfg["services"]["api"]
+    assert cfg["name"] == "shop"
+    assert api["environment"] == {"TOKEN": "********", "DEBUG": "1"}
+    assert api["entrypoint"] == ["tini", "--"] and api["init"] is True
+    assert api["stop_signal"] == "SIGINT" and api["stop_grace_period"] == 3.0
+    assert api["watch"][1]["exec"] == ["/bin/sh", "-c", "kill -HUP 1"]
+    assert cfg["services"]["db"]["healthcheck"]["test"] == ["/bin/sh", "-c", "true"]
+
+
+def test_docker_compose_yml_name_found(tmp_path: Path) -> None:
+    make(tmp_path, {"docker-compose.yml": "services:\n  web:\n    image: busybox:stable\n"})
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "from docker-compose.yml" in result.stdout
+
+
+def test_refuses_to_overwrite(tmp_path: Path) -> None:
+    make(tmp_path, {"Dockerfile": "FROM busybox:stable\n", "devrun.yaml": "# mine\n"})
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"devrun: {tmp_path / 'devrun.yaml'} already exists; pass --force to overwrite it"
+    ]
+    assert (tmp_path / "devrun.yaml").read_text() == "# mine\n"
+
+
+def test_force_overwrites(tmp_path: Path) -> None:
+    make(tmp_path, {"Dockerfile": "FROM busybox:stable\n", "devrun.yaml": "# mine\n"})
+    result = devrun("init", "--force", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "services:" in (tmp_path / "devrun.yaml").read_text()
+
+
+def test_empty_folder_says_what_to_add(tmp_path: Path) -> None:
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "add a Dockerfile or a compose.yaml" in result.stderr
+    assert not (tmp_path / "devrun.yaml").exists()
+
+
+def test_broken_compose_file(tmp_path: Path) -> None:
+    make(tmp_path, {"compose.yaml": "services:\n  web: [\n"})
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("compose.yaml:3:1: cannot read it as YAML")
+
+
+def test_untranslatable_result_is_reported(tmp_path: Path) -> None:
+    """Written anyway, but the problems are named and the exit code says so."""
+    make(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    volumes: ['./missing:/m']\n"})
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "services.web.volumes[0]: bind source ./missing does not exist" in result.stderr
+    assert (tmp_path / "devrun.yaml").exists()
+
+
+def test_compose_import_example(tmp_path: Path) -> None:
+    example = tmp_path / "compose-import"
+    shutil.copytree(REPO / "examples" / "compose-import", example)
+    (example / "devrun.yaml").unlink(missing_ok=True)
+    result = devrun("init", cwd=example)
+    assert result.returncode == 0, result.stderr
+    web = resolved(example)["services"]["web"]
+    assert [(r["action"], r.get("target")) for r in web["watch"]] == [("sync", "/srv/www"), ("restart", None)]
+    assert devrun("schema").returncode == 0

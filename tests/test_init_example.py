@@ -1,0 +1,111 @@
+"""examples/compose-import end to end on the real engine: `devrun init` turns
+its compose.yaml into devrun.yaml, `devrun up` serves the page, an edit under
+./site is synced and an edit under ./app restarts the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import REPO, devrun
+
+SCHEMA = json.loads((REPO / "docs" / "events.schema.json").read_text())
+URL = "http://127.0.0.1:8082/"
+
+
+def fetch() -> str:
+    try:
+        with urllib.request.urlopen(URL, timeout=2) as answer:
+            return answer.read().decode()
+    except OSError as e:
+        return f"unreachable: {e}"
+
+
+def wait_for(check, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(
+                f"devrun up exited with {proc.returncode} while waiting for {what}: {proc.stderr.read()}"
+            )  # type: ignore[union-attr]
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+class EventReader:
+    """Collects `up --json` events from a thread so the test can poll them."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.events: list[dict] = []
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:  # type: ignore[union-attr]
+            self.lines.put(line)
+
+    def drain(self) -> list[dict]:
+        while not self.lines.empty():
+            self.events.append(json.loads(self.lines.get()))
+        return self.events
+
+    def saw(self, kind: str, **fields) -> bool:
+        return any(e["event"] == kind and all(e.get(k) == v for k, v in fields.items()) for e in self.drain())
+
+
+@pytest.mark.docker
+def test_compose_import_example_runs(tmp_path: Path, docker_client, project_name: str) -> None:
+    example = tmp_path / "compose-import"
+    shutil.copytree(REPO / "examples" / "compose-import", example)
+    (example / "devrun.yaml").unlink(missing_ok=True)
+    assert devrun("init", cwd=example).returncode == 0
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devrun", "-p", project_name, "up", "--json"],
+        cwd=example,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    reader = EventReader(proc)
+    err = ""
+    try:
+        wait_for(lambda: reader.saw("ready"), 60, "ready", proc)
+        wait_for(lambda: "Hello from a compose project" in fetch(), 10, "the page (initial sync)")
+
+        (example / "site" / "index.html").write_text("<h1>edited by the test</h1>\n")
+        wait_for(lambda: "edited by the test" in fetch(), 10, "the synced edit")
+
+        (example / "app" / "greeting.txt").write_text("bonjour\n")
+        wait_for(
+            lambda: reader.saw("log", service="web", line="web: starting, greeting is bonjour"),
+            15,
+            "the restart",
+        )
+        wait_for(lambda: "edited by the test" in fetch(), 10, "the page after the restart")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+    assert "Traceback" not in err, err
+    for event in reader.drain():
+        jsonschema.validate(event, SCHEMA)
