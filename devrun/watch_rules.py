@@ -66,7 +66,7 @@ def _could_lead(globs: tuple[str, ...], segs: tuple[str, ...]) -> bool:
     return fnmatchcase(segs[0], head) and _could_lead(rest, segs[1:])
 
 
-def _under(path: str, base: str) -> bool:
+def under(path: str, base: str) -> bool:
     return path == base or path.startswith(base if base.endswith("/") else base + "/")
 
 
@@ -84,12 +84,12 @@ class RuleRoot:
             existing = os.path.dirname(existing)
         top = git_top(existing)
         if top is None:
-            top = project_root if project_root and _under(self.base, project_root) else existing
+            top = project_root if project_root and under(self.base, project_root) else existing
         self.top = top
 
     def matched_root(self, path: str) -> str | None:
         """The concrete rule path `path` falls under (itself or an ancestor)."""
-        if not _under(path, self.base):
+        if not under(path, self.base):
             return None
         if not self.globs:
             return self.base
@@ -106,13 +106,13 @@ class RuleRoot:
         root = self.matched_root(path)
         if root is None:
             return False
-        if self.files_only:
-            return path == root
+        if self.files_only or path == root:
+            return path == root  # a path the rule names itself is never ignored
         return not self.ignores.ignored(path, is_dir, root, self.top)
 
     def wants_dir(self, folder: str) -> bool:
         """Should `folder` (a directory at or under base) be watched for this rule?"""
-        if self.files_only or not _under(folder, self.base):
+        if self.files_only or not under(folder, self.base):
             return False
         root = self.matched_root(folder)
         if root is not None:
@@ -137,4 +137,4 @@ class Router:
 
     def on_way_to_root(self, path: str) -> bool:
         """Is `path` a rule base or one of its ancestors (a missing root may be coming back)?"""
-        return any(_under(r.base, path) for r in self.roots)
+        return any(under(r.base, path) for r in self.roots)
