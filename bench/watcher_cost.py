@@ -111,8 +111,20 @@ def save_by_rename(f: Path) -> None:
 def save_like_vim(f: Path) -> None:
     """Real vim when installed (backup-and-rename: 4913 probe, file~ backup)."""
     if shutil.which("vim"):
-        cmd = ["vim", "-u", "NONE", "-N", "-es", "-c", "set nobackup writebackup backupcopy=no",
-               "-c", "%s/v1/v2/", "-c", "wq", str(f)]
+        cmd = [
+            "vim",
+            "-u",
+            "NONE",
+            "-N",
+            "-es",
+            "-c",
+            "set nobackup writebackup backupcopy=no",
+            "-c",
+            "%s/v1/v2/",
+            "-c",
+            "wq",
+            str(f),
+        ]
         subprocess.run(cmd, check=True, timeout=10)
         return
     text = f.read_text().replace("v1", "v2")

@@ -41,8 +41,18 @@ DEFAULT_POLL_INTERVAL = 0.4
 LIMIT_HINT = "sudo sysctl fs.inotify.max_user_watches=524288"
 
 DIR_MASK = (
-    IN.IN_CREATE | IN.IN_DELETE | IN.IN_MOVED_FROM | IN.IN_MOVED_TO | IN.IN_MODIFY | IN.IN_CLOSE_WRITE
-    | IN.IN_ATTRIB | IN.IN_DELETE_SELF | IN.IN_MOVE_SELF | IN.IN_ONLYDIR | IN.IN_DONT_FOLLOW | IN.IN_EXCL_UNLINK
+    IN.IN_CREATE
+    | IN.IN_DELETE
+    | IN.IN_MOVED_FROM
+    | IN.IN_MOVED_TO
+    | IN.IN_MODIFY
+    | IN.IN_CLOSE_WRITE
+    | IN.IN_ATTRIB
+    | IN.IN_DELETE_SELF
+    | IN.IN_MOVE_SELF
+    | IN.IN_ONLYDIR
+    | IN.IN_DONT_FOLLOW
+    | IN.IN_EXCL_UNLINK
 )
 _CALLBACK_ID = 0
 _STOP = object()
@@ -100,7 +110,9 @@ class Watcher:
         self._q: queue.SimpleQueue = queue.SimpleQueue()
         self._callback = _Callback(self._q)
         self._inotify: InotifyFD | None = None
-        self._poller = Poller(self._router.keep_dir, lambda evs: self._q.put(("poll", evs)), self._warn, poll_interval)
+        self._poller = Poller(
+            self._router.keep_dir, lambda evs: self._q.put(("poll", evs)), self._warn, poll_interval
+        )
         self._dirs: dict[str, int] = {}  # watched directory -> wd
         self._wd_dirs: dict[int, str] = {}
         self._warned_limit = False
@@ -134,14 +146,17 @@ class Watcher:
     def stats(self) -> dict:
         polled = self._poller.roots
         modes = {
-            root.pattern: "poll" if self._inotify is None or any(under(root.base, p) for p in polled) else "inotify"
+            root.pattern: "poll"
+            if self._inotify is None or any(under(root.base, p) for p in polled)
+            else "inotify"
             for root in self._router.roots
         }
         threads = [self._loop, self._inotify]
         return {
             "watches": len(self._dirs),
             "watched_dirs": len(self._dirs),
-            "threads": sum(1 for t in threads if t is not None and t.is_alive()) + int(self._poller.thread_alive),
+            "threads": sum(1 for t in threads if t is not None and t.is_alive())
+            + int(self._poller.thread_alive),
             "modes": modes,
         }
 
@@ -297,7 +312,9 @@ class Watcher:
         root = next((r.base for r in self._router.roots if folder.startswith(r.base)), folder)
         if not self._warned_limit:
             self._warned_limit = True
-            self._warn(f"inotify watch limit reached at {folder}; polling {root} instead. Raise it with: {LIMIT_HINT}")
+            self._warn(
+                f"inotify watch limit reached at {folder}; polling {root} instead. Raise it with: {LIMIT_HINT}"
+            )
         self._poller.add_root(root)
 
     def _drop_tree(self, top: str) -> None:
@@ -324,4 +341,3 @@ class Watcher:
             self._on_warning(message)
         except Exception:  # noqa: BLE001
             pass
-

@@ -92,7 +92,13 @@ class Poller:
     """One thread that re-stats the polled roots every `interval` seconds and
     hands differences to `emit` (which only enqueues)."""
 
-    def __init__(self, keep_dir: Callable[[str], bool], emit: Callable[[list[FsEvent]], None], warn: Warn, interval: float):
+    def __init__(
+        self,
+        keep_dir: Callable[[str], bool],
+        emit: Callable[[list[FsEvent]], None],
+        warn: Warn,
+        interval: float,
+    ):
         self._keep_dir = keep_dir
         self._emit = emit
         self._warn = warn

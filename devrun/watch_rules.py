@@ -78,7 +78,9 @@ class RuleRoot:
         self.pattern = pattern
         self.base, self.globs = split_glob(os.path.normpath(pattern))
         self.files_only = spec.service is None  # config files: exact paths, never .gitignore'd
-        self.ignores = RuleIgnores(spec.ignore, spec.ignore_files, gitignores, use_gitignore=not self.files_only)
+        self.ignores = RuleIgnores(
+            spec.ignore, spec.ignore_files, gitignores, use_gitignore=not self.files_only
+        )
         existing = self.base
         while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
             existing = os.path.dirname(existing)

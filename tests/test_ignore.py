@@ -18,8 +18,17 @@ def test_defaults_cover_vcs_caches_and_editor_temp_files(tmp_path: Path):
     for name in [".git", "__pycache__"]:
         assert r.ignored(f"{root}/{name}", True, root, root)
         assert r.ignored(f"{root}/{name}/x", False, root, root)
-    for name in ["a.pyc", ".DS_Store", ".a.py.swp", ".a.py.swx", "a.py~", "4913", ".#a.py",
-                 "a.py___jb_tmp___", "a.py___jb_old___"]:
+    for name in [
+        "a.pyc",
+        ".DS_Store",
+        ".a.py.swp",
+        ".a.py.swx",
+        "a.py~",
+        "4913",
+        ".#a.py",
+        "a.py___jb_tmp___",
+        "a.py___jb_old___",
+    ]:
         assert r.ignored(f"{root}/sub/{name}", False, root, root), name
     assert not r.ignored(f"{root}/sub/a.py", False, root, root)
 

@@ -175,4 +175,7 @@ def test_per_rule_debounce_and_rules_map(tmp_path: Path):
         (tmp_path / "src" / "a.py").write_text("x")
         (tmp_path / "Dockerfile").write_text("FROM y\n")
         batch = c.next()
-    assert batch.rules == {0: frozenset({str(tmp_path / "src" / "a.py")}), 1: frozenset({str(tmp_path / "Dockerfile")})}
+    assert batch.rules == {
+        0: frozenset({str(tmp_path / "src" / "a.py")}),
+        1: frozenset({str(tmp_path / "Dockerfile")}),
+    }
