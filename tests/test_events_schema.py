@@ -192,3 +192,48 @@ def test_real_up_stream_validates(tmp_path: Path, docker_client, project_name: s
     kinds = [e["event"] for e in events]
     assert {"service_started", "ready", "log"} <= set(kinds)
     assert proc.returncode in (0, 130)
+
+
+def test_vscode_task_patterns_follow_human_output() -> None:
+    """examples/vscode/tasks.json: busy from a change until its action ends;
+    config error lines are file:line:col problems."""
+    import re
+
+    text = (REPO / "examples" / "vscode" / "tasks.json").read_text()
+    tasks = json.loads(re.sub(r"^\s*//.*$", "", text, flags=re.M))
+    matcher = tasks["tasks"][0]["problemMatcher"]
+    out = io.StringIO()
+    printer = Printer(color=False, out=out, err=out)
+    printer.set_services(["web", "a-long-service-name"])
+    printer.event("change", service="web", paths=["src/a.py"], count=1)
+    printer.event(
+        "action_finished",
+        service="web",
+        action="restart (process)",
+        paths=["src/a.py"],
+        count=1,
+        duration_ms=17,
+        ok=True,
+        error=None,
+    )
+    printer.event(
+        "action_finished",
+        service="web",
+        action="sync",
+        paths=["src/a.py"],
+        count=1,
+        duration_ms=3,
+        ok=False,
+        error="boom",
+    )
+    printer.log("web", "stdout", "web: 2 changed: not devrun's own line")
+    change, done, failed, log = out.getvalue().splitlines()
+    begins, ends = matcher["background"]["beginsPattern"], matcher["background"]["endsPattern"]
+    assert re.search(begins, change) and not re.search(ends, change)
+    assert re.search(ends, done) and re.search(ends, failed)
+    assert not re.search(begins, log) and not re.search(ends, log)
+    m = re.search(
+        matcher["pattern"]["regexp"],
+        "devrun.yaml:8:17: services.web.watch[0].action: 'restat' is not one of ...",
+    )
+    assert m and m.groups()[:3] == ("devrun.yaml", "8", "17")
