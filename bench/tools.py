@@ -94,6 +94,16 @@ def _stop(out: Output | None, sig: int, grace: float = 10.0) -> None:
         out.proc.wait(timeout=5)
 
 
+def remove_images(client: docker.DockerClient, project: str) -> None:
+    """Images a rebuild scenario built, tagged after the project name."""
+    for image in client.images.list():
+        if any(tag.startswith(project) for tag in image.tags):
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass
+
+
 def remove_labelled(client: docker.DockerClient, label: str) -> None:
     """Last-resort cleanup of containers, networks and volumes carrying `label`."""
     flt = {"label": label}
@@ -234,6 +244,8 @@ class DevrunDriver(Driver):
         except subprocess.TimeoutExpired:
             pass
         remove_labelled(self.client, self.label)
+        if self.project.layout.build:
+            remove_images(self.client, self.project.name)
 
 
 def _is_ready_event(line: str) -> bool:
