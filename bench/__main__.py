@@ -140,6 +140,7 @@ def run(args: argparse.Namespace) -> dict:
             "scenarios": args.scenarios,
             "command": "make bench" if len(sys.argv) == 1 else "python -m bench " + " ".join(sys.argv[1:]),
             "polling": POLLING,
+            "loadavg_start": os.getloadavg(),
         },
         "scenarios": {},
         "errors": [],
