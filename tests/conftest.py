@@ -103,3 +103,13 @@ def copy_example(name: str, dest: Path) -> Path:
     src = REPO / "examples" / name
     shutil.copytree(src, dest / name)
     return dest / name
+
+
+@pytest.fixture(scope="session")
+def big_tree(tmp_path_factory):
+    """~100,000 files, most in ignored folders (node_modules, packages/*/node_modules,
+    .venv), generated once per session: (root, counts)."""
+    from bench.watcher_cost import generate_tree
+
+    root = tmp_path_factory.mktemp("bigtree")
+    return root, generate_tree(root)

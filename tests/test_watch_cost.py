@@ -3,19 +3,8 @@ on a generated tree of 100,000 files, most of them in ignored folders."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from bench.watcher_cost import generate_tree
 from devrun.watch import WatchSpec, count_inotify_watches
 from tests.test_watch_helpers import watching
-
-
-@pytest.fixture(scope="session")
-def big_tree(tmp_path_factory) -> tuple[Path, dict[str, int]]:
-    root = tmp_path_factory.mktemp("bigtree")
-    return root, generate_tree(root)
 
 
 def test_watches_stay_near_the_kept_directories(big_tree):
