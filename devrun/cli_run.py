@@ -116,6 +116,11 @@ def ps_cmd(ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, p
 
     cfg, _ = _load(ctx, file, project)
     rows = ps_rows(Engine.connect(), cfg)
+    for r in rows:
+        for p in r["ports"]:
+            if p["host_ip"] in ("0.0.0.0", "::", ""):
+                print(f"warning: {r['service']}: port {p['published']} is published on all interfaces ({p['host_ip']}), "
+                      "so other machines can reach it", file=sys.stderr)
     if as_json:
         print(json.dumps(rows))
         return

@@ -70,6 +70,20 @@ def check_ports(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
         raise EngineError("\n".join(problems))
 
 
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def public_port_warnings(cfg: LoadedConfig, services: list[str]) -> list[str]:
+    """One line per port published on every interface (reachable from the network)."""
+    return [
+        f"service {name}: port {p.published or p.target} is published on all interfaces ({p.host_ip or '0.0.0.0'}), "
+        "so other machines can reach it; drop the address to bind 127.0.0.1"
+        for name in services
+        for p in cfg.project.services[name].ports
+        if p.host_ip in ALL_INTERFACES
+    ]
+
+
 def check_clashes(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
     volumes = sorted({plan.volume_name(cfg.project, cfg.name, v) for v in cfg.project.volumes})
     containers = [f"{cfg.name}-{s}" for s in services]

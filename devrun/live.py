@@ -18,7 +18,7 @@ from devrun.checks import start_order
 from devrun.errors import ConfigError, DevrunError, EngineError
 from devrun.ignore import GitignoreCache
 from devrun.runner import Session, WatchBatch
-from devrun.sync import SyncPlan, delete_command, initial_plan, plan_sync, write_tar
+from devrun.sync import SyncPlan, delete_command, initial_plan, max_file_bytes, plan_sync, write_tar
 from devrun.watch import Batch, Watcher
 from devrun.watch_rules import Router, WatchSpec
 
@@ -287,6 +287,9 @@ def keep_for(router: Router, service: str, rule_index: int):
 def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str) -> None:
     if sp.refused:
         printer.warn(f"{service}: not syncing {len(sp.refused)} path(s) outside the rule's path, e.g. {sp.refused[0]}")
+    for path in sp.too_big:
+        printer.warn(f"{service}: not syncing {path} ({os.path.getsize(path) / 2**20:.0f} MB, over the {max_file_bytes() // 2**20} MB sync limit); "
+                     "bind-mount big files, or raise DEVRUN_SYNC_MAX_FILE_MB")
     if sp.copies:
         with write_tar(sp) as data:
             engine.put_archive(cid, "/", data)

@@ -33,6 +33,14 @@ class LogFollowers:
             t = self._threads.get(container_id)
         return bool(t and t.is_alive())
 
+    def wait_ended(self, container_id: str, timeout: float) -> None:
+        """Wait (bounded) for the container's stream to end: after a die, its
+        last lines are then all in last_lines()."""
+        with self._lock:
+            t = self._threads.get(container_id)
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout)
+
     def last_lines(self, service: str) -> list[str]:
         with self._lock:
             return list(self._last.get(service, ()))

@@ -37,6 +37,9 @@ BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 # a container that ran this long before crashing starts its backoff afresh
 BACKOFF_RESET_AFTER = 10.0
+# how long the engine may stay unreachable before `up` gives up (seconds)
+ENGINE_TIMEOUT_ENV = "DEVRUN_ENGINE_TIMEOUT"
+ENGINE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,21 @@ class StopDone:
 class RestartDue:
     service: str
     container_id: str
+
+
+@dataclass(frozen=True)
+class EngineDropped:
+    """The engine's event stream ended (engine restarted or gone)."""
+
+
+@dataclass(frozen=True)
+class EngineBack:
+    dropped_at: float  # wall clock time the stream ended
+
+
+@dataclass(frozen=True)
+class EngineLost:
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,18 @@ def restart_delay(policy: str, exit_code: int | None, attempt: int) -> float | N
     if policy == "always" or (policy == "on-failure" and exit_code not in (0, None)):
         return min(BACKOFF_FIRST * 2 ** max(0, attempt), BACKOFF_MAX)
     return None
+
+
+def engine_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get(ENGINE_TIMEOUT_ENV, ENGINE_TIMEOUT)))
+    except ValueError:
+        return ENGINE_TIMEOUT
+
+
+def reconnect_delay(attempt: int) -> float:
+    """Seconds before reconnect attempt `attempt` (0-based): 0.25, 0.5, 1, 2 ... 4."""
+    return min(0.25 * 2**attempt, 4.0)
 
 
 def lock_path(project: str) -> Path:
@@ -134,11 +164,18 @@ class Session:
         self._started_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
         self._events: Any = None
+        self._since = time.time()
+        self._closing = False
+        # the initial sync hook (live reload) for containers devrun recreates itself
+        self.before_start: Callable[[str, str], None] | None = None
         self.handlers: dict[type, Callable[[Any], None]] = {
             EngineEvent: self._on_engine_event,
             StopRequest: self._on_stop_request,
             StopDone: self._on_stop_done,
             RestartDue: self._on_restart_due,
+            EngineDropped: self._on_engine_dropped,
+            EngineBack: self._on_engine_back,
+            EngineLost: self._on_engine_lost,
         }
 
     # ---- the seam ---------------------------------------------------------------
@@ -169,6 +206,7 @@ class Session:
 
     def attach(self, since: float) -> None:
         """Follow engine events and every container's logs from `since`."""
+        self._since = since
         self._events = self.engine.events(self.cfg.name, since=since)
         threading.Thread(target=self._pump_events, name="engine-events", daemon=True).start()
         now = time.monotonic()
@@ -177,8 +215,32 @@ class Session:
             self.logs.follow(service, cid, since)
 
     def _pump_events(self) -> None:
-        for ev in self._events:
-            self.submit(ev)
+        """Forward engine events. When the stream ends while up runs (the engine
+        restarted), reconnect with backoff, replaying from the last event seen;
+        past engine_timeout() the loop is told the engine is lost."""
+        last = self._since
+        while True:
+            for ev in self._events:
+                last = max(last, ev.time)
+                self.submit(ev)
+            if self._closing:
+                return
+            self.submit(EngineDropped())
+            dropped, dropped_wall, attempt = time.monotonic(), time.time(), 0
+            while True:
+                time.sleep(reconnect_delay(attempt))
+                attempt += 1
+                if self._closing:
+                    return
+                try:
+                    # just after the last event: the engine's `since` is inclusive
+                    self._events = self.engine.events(self.cfg.name, since=last + 1e-6)
+                    break
+                except EngineError:
+                    if time.monotonic() - dropped >= engine_timeout():
+                        self.submit(EngineLost(time.monotonic() - dropped))
+                        return
+            self.submit(EngineBack(dropped_wall))
 
     def run(self) -> int:
         while self.exit_code is None:
@@ -194,6 +256,7 @@ class Session:
                 handler(msg)
             except EngineError as e:
                 self.printer.error(str(e))
+        self._closing = True
         if self._events is not None:
             self._events.close()
         self.logs.join(1.0)
@@ -217,10 +280,48 @@ class Session:
                 return
             self._report_exit(ev.service, cid, ev.exit_code)
         elif ev.action == "destroy" and not self.stopping and cid not in self._expected_stops:
-            self.printer.warn(f"the container of {ev.service} was removed outside devrun; run `devrun up` again to recreate it")
+            self._on_removed_outside(ev.service)
+
+    def _on_removed_outside(self, service: str) -> None:
+        """`docker rm -f` from outside: recreate if the restart policy says the
+        service should keep running, else say so and leave it down."""
+        policy = self.cfg.project.services[service].restart if service in self.cfg.project.services else "no"
+        if policy == "no":
+            self.printer.warn(f"the container of {service} was removed outside devrun; run `devrun up` again to recreate it")
+            return
+        self.printer.warn(f"the container of {service} was removed outside devrun; recreating it (restart: {policy})")
+        since = time.time()
+        ids = lifecycle.converge_project(self.engine, self.cfg, [service], self.printer, before_start=self.before_start)
+        new = ids[service]
+        self.containers[service] = new
+        self._started_at[new] = time.monotonic()
+        self.logs.follow(service, new, since)
+        self.printer.event("service_started", service=service, container=new)
+
+    def _on_engine_dropped(self, _msg: EngineDropped) -> None:
+        self.printer.warn(f"lost the engine's event stream (was Docker restarted?); reconnecting for up to {engine_timeout():g}s")
+
+    def _on_engine_back(self, msg: EngineBack) -> None:
+        self.printer.info("reconnected to the engine")
+        for service, cid in list(self.containers.items()):
+            if self.logs.following(cid):
+                continue
+            try:
+                running = self.engine.inspect(cid)["State"].get("Running", False)
+            except EngineError:
+                continue  # gone: the replayed destroy event decides
+            if running:
+                self.logs.follow(service, cid, msg.dropped_at)
+
+    def _on_engine_lost(self, msg: EngineLost) -> None:
+        self.printer.error(
+            f"the Docker engine has been unreachable for {msg.seconds:.0f}s; exiting and leaving the containers as they are "
+            f"(run `devrun up` again once Docker is back; {ENGINE_TIMEOUT_ENV} sets the wait)"
+        )
+        self.exit_code = 1
 
     def _report_exit(self, service: str, cid: str, exit_code: int | None) -> None:
-        time.sleep(0.05)  # let the log follower print the last lines first
+        self.logs.wait_ended(cid, 1.0)  # the follower prints the last lines first
         self.printer.event("container_exited", service=service, exit_code=exit_code, last_lines=self.logs.last_lines(service)[-5:])
         ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
         if ran >= BACKOFF_RESET_AFTER:
@@ -285,8 +386,11 @@ def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None
             printer.event("service_started", service=service, container=cid)
 
         session = Session(cfg, engine, printer, order)
+        for line in lifecycle.public_port_warnings(cfg, order):
+            printer.warn(line)
         try:
             hook = (lambda svc, cid: before_start(cfg, engine, printer, svc, cid)) if before_start and watch else None
+            session.before_start = hook
             session.containers = lifecycle.converge_project(engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook)
         except KeyboardInterrupt:
             printer.info("interrupted; stopping what was started")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 import tarfile
 import tempfile
 from collections.abc import Callable, Iterable
@@ -17,12 +18,33 @@ from devrun.checks import _static_prefix
 
 Keep = Callable[[str], bool]
 
+# a file bigger than this is not synced (a warning says so): a multi-GB file
+# would fill the temp folder and the container's layer; bind-mount those instead
+MAX_FILE_ENV = "DEVRUN_SYNC_MAX_FILE_MB"
+MAX_FILE_MB = 512
+
+
+def max_file_bytes() -> int:
+    try:
+        return int(float(os.environ.get(MAX_FILE_ENV, MAX_FILE_MB)) * 1024 * 1024)
+    except ValueError:
+        return MAX_FILE_MB * 1024 * 1024
+
+
+def _too_big(path: str, limit: int) -> bool:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size > limit
+
 
 @dataclass
 class SyncPlan:
     copies: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path)
     deletes: list[str] = field(default_factory=list)  # container paths
     refused: list[str] = field(default_factory=list)  # host paths that would land outside target
+    too_big: list[str] = field(default_factory=list)  # host files over max_file_bytes(), not synced
 
     @property
     def empty(self) -> bool:
@@ -57,6 +79,7 @@ def plan_sync(paths: Iterable[str], roots: list[str], target: str, keep: Keep) -
     kinds: the disk is the truth after a batch of renames and rewrites)."""
     plan = SyncPlan()
     seen: set[str] = set()
+    limit = max_file_bytes()
     for host in sorted(set(paths)):
         dest = container_path(host, roots, target)
         if dest is None:
@@ -78,12 +101,18 @@ def plan_sync(paths: Iterable[str], roots: list[str], target: str, keep: Keep) -
                         plan.refused.append(full)
                         continue
                     seen.add(full)
+                    if _too_big(full, limit):
+                        plan.too_big.append(full)
+                        continue
                     plan.copies.append((full, sub))
             if host not in seen:
                 seen.add(host)
                 plan.copies.insert(0, (host, dest))
         elif host not in seen:
             seen.add(host)
+            if _too_big(host, limit):
+                plan.too_big.append(host)
+                continue
             plan.copies.append((host, dest))
     return plan
 
