@@ -1,4 +1,4 @@
-"""Onboarding commands: init. Thin: parse, call one function, print, exit code."""
+"""Onboarding commands: init, doctor. Thin: parse, call one function, print, exit code."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from devrun.cli import app
+from devrun.cli import FileOpt, JsonOpt, ProjectOpt, app
 from devrun.errors import ConfigError, DevrunError
 
 
@@ -40,3 +40,26 @@ def init_cmd(
         print(f"devrun: {shown} needs the fixes above before `devrun up`", file=sys.stderr)
         raise typer.Exit(1) from None
     print(f"checked: {len(cfg.project.services)} service(s) valid; next: `devrun up`")
+
+
+@app.command("doctor")
+def doctor_cmd(
+    ctx: typer.Context,
+    file: FileOpt = None,
+    project: ProjectOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the engine, platform, inotify limits, ports, bind sources and images."""
+    import json
+
+    from devrun import doctor
+    from devrun.cli import globals_
+
+    g = globals_(ctx, file, project)
+    checks = doctor.run(g.file, g.project)
+    for check in checks:
+        print(json.dumps(check.as_json()) if as_json else doctor.human_line(check), flush=True)
+    if not as_json:
+        print(doctor.summary(checks))
+    # warnings do not fail the doctor; any failed check does
+    raise typer.Exit(0 if all(c.ok for c in checks) else 1)

@@ -109,6 +109,22 @@ class Engine:
         with translate("engine version"):
             return str(self.client.version().get("Version", "?"))
 
+    def versions(self) -> tuple[str, str]:
+        """(engine version, API version), e.g. ('20.10.24', '1.41')."""
+        with translate("engine version"):
+            data = self.client.version()
+        return str(data.get("Version", "?")), str(data.get("ApiVersion", "?"))
+
+    def has_image(self, ref: str) -> bool:
+        """Whether the image is present locally (no container created, unlike image_info)."""
+        try:
+            self.api.inspect_image(ref)
+        except docker.errors.NotFound:
+            return False
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"image {ref}: {_reason(e)}") from None
+        return True
+
     # ---- images ---------------------------------------------------------------
 
     def image_info(self, ref: str) -> ImageInfo | None:
@@ -194,7 +210,8 @@ class Engine:
                         continue
                     if line.startswith("Step "):
                         step = line.strip()
-                    log.append(line.rstrip())
+                    elif not line.lstrip().startswith(("--->", "Removing intermediate container")):
+                        log.append(line.rstrip())  # the step's own output, for the failure tail
                     progress(line.rstrip())
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineError(f"service {service}: build failed: {_reason(e)}") from None
