@@ -1,0 +1,85 @@
+"""Process restart mode on the real engine: the supervisor restarts the app on
+USR2 (new PID, same container), forwards HUP, and exits with the app's code."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from conftest import BUSYBOX, PYTHON
+
+from devrun import plan
+from devrun.config import Project
+from devrun.engine import Engine
+
+APP = 'trap "echo got-HUP" HUP; echo "pid $$"; while :; do sleep 0.05; done'
+
+
+def wait_for(check, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def logs(engine: Engine, cid: str) -> list[str]:
+    return [line for _s, line in engine.logs(cid, follow=False)]
+
+
+@pytest.fixture
+def engine(docker_client) -> Engine:
+    return Engine.connect()
+
+
+def start(engine: Engine, project_name: str, image: str, command: list[str], **svc) -> str:
+    cfg = Project.model_validate({"services": {"app": {"image": image, "command": command, "stop_grace_period": "2s", **svc}}})
+    info = engine.image_info(image)
+    assert info is not None
+    spec = plan.desired_specs(cfg, project_name, {"app": info})["app"]
+    engine.ensure_network(project_name, spec.network)
+    cid = engine.create(spec)
+    engine.start(cid)
+    return cid
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("image", [BUSYBOX, PYTHON])
+def test_usr2_restarts_app_in_same_container(engine, project_name, image):
+    cid = start(engine, project_name, image, ["sh", "-c", APP])
+    assert engine.inspect(cid)["Config"]["Labels"]["dev.devrun.restart-mode"] == "process"
+    first = wait_for(lambda: [ln for ln in logs(engine, cid) if ln.startswith("pid ")])
+    engine.kill(cid, "SIGHUP")
+    wait_for(lambda: "got-HUP" in logs(engine, cid))
+    engine.restart_process(cid)
+    pids = wait_for(lambda: (p := [ln for ln in logs(engine, cid) if ln.startswith("pid ")]) and len(p) >= 2 and p)
+    assert pids[1] != first[0]
+    info = engine.inspect(cid)
+    assert info["State"]["Running"] and info["RestartCount"] == 0
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("image", [BUSYBOX, PYTHON])
+def test_exit_code_of_app_and_fast_stop(engine, project_name, image):
+    cid = start(engine, project_name, image, ["sh", "-c", "sleep 0.3; exit 7"])
+    wait_for(lambda: not engine.inspect(cid)["State"]["Running"])
+    assert engine.inspect(cid)["State"]["ExitCode"] == 7
+    # TERM goes to the whole app group: stop is quick, not the grace period
+    cid2 = start(engine, project_name + "b", image, ["sh", "-c", "sleep 100"])
+    t0 = time.monotonic()
+    engine.stop(cid2, 2)
+    assert time.monotonic() - t0 < 1.5
+    assert engine.inspect(cid2)["State"]["ExitCode"] == 143
+    engine.remove(cid2)
+    engine.remove_network(f"{project_name}b_default")
+
+
+@pytest.mark.docker
+def test_image_without_shell_falls_back_to_container_mode(engine, project_name):
+    cfg = Project.model_validate({"services": {"app": {"image": BUSYBOX}}})
+    info = engine.image_info(BUSYBOX)
+    assert info is not None and info.has_shell
+    no_shell = plan.ImageInfo(ref=info.ref, id=info.id, has_shell=False)
+    assert plan.desired_specs(cfg, project_name, {"app": no_shell})["app"].restart_mode == "container"
