@@ -19,8 +19,12 @@ setup:
 images:
 	./scripts/offline-images.sh
 
+# Ctrl-C is how the demo ends: devrun stops the containers and exits 130; the
+# trap keeps the recipe's shell alive to say so instead of make's "Error 130"
 demo: venv setup
-	cd examples/python-web && $(abspath $(BIN))/devrun up
+	@echo "demo: devrun up in examples/python-web; curl localhost:8000/, edit src/handler.py, Ctrl-C to stop"
+	@cd examples/python-web && trap : INT && $(abspath $(BIN))/devrun up; rc=$$?; \
+	  if [ $$rc -eq 130 ]; then echo "demo: stopped (containers stopped; devrun down removes them)"; exit 0; fi; exit $$rc
 
 test: venv setup
 	$(BIN)/python -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS)
