@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,7 +39,9 @@ POLLING = (
     "from devrun's `action_finished` JSON events and, for compose, from the engine's events (`start` for "
     "restart/rebuild, `extract-to-dir` for sync, `exec_start` for sync+exec). Compose runs as `docker compose "
     "up -d` then `docker compose watch` (on engine 20.10 `up --watch` stops watching after the first restart). "
-    "A miss is an edit not visible within 15 s (60 s for rebuild)."
+    "A miss is an edit not visible within 15 s (60 s for rebuild). In the edit scenarios both tools' projects "
+    "run at once (separate projects, ports and files) and take turns edit by edit, so load from anything else "
+    "on the host falls on both alike; drip, storm, startup and up run one tool after the other."
 )
 
 
@@ -109,6 +112,10 @@ def _run_step(results: dict, key: str, fn, *path: str) -> None:
     except Exception as e:  # noqa: BLE001 - one broken scenario must not lose the others
         value = {"error": f"{type(e).__name__}: {e}"}
         results["errors"].append(f"{key}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    if isinstance(value, dict):  # per-tool failures inside a combined step
+        for tool, sub in value.items():
+            if isinstance(sub, dict) and "error" in sub and tool in ("devrun", "compose"):
+                results["errors"].append(f"{key}/{tool}: {sub['error'].splitlines()[0]}")
     node = results
     for part in path[:-1]:
         node = node.setdefault(part, {})
@@ -119,6 +126,8 @@ def _run_step(results: dict, key: str, fn, *path: str) -> None:
 def _short(value) -> str:
     if isinstance(value, dict) and "median_ms" in value:
         return f"median {value['median_ms']} ms, misses {value['misses']}"
+    if isinstance(value, dict) and any(isinstance(v, dict) and "median_ms" in v for v in value.values()):
+        return "; ".join(f"{tool} {_short(v)}" for tool, v in value.items())
     return json.dumps(value)[:300]
 
 
@@ -148,6 +157,15 @@ def run(args: argparse.Namespace) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="devrun-bench-"))
     try:
         for name in args.scenarios:
+            if name in EDIT_SCENARIOS:
+                _run_step(
+                    results,
+                    name,
+                    lambda name=name: _interleaved(name, client, workdir, args),
+                    "scenarios",
+                    name,
+                )
+                continue
             for tool in args.tools:
                 step = _scenario_step(name, tool, client, workdir, args)
                 if step is not None:
@@ -165,15 +183,18 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def _interleaved(name: str, client, workdir: Path, args) -> dict:
+    """Both tools' projects up at once, taking turns edit by edit."""
+    with ExitStack() as stack:
+        sessions = {
+            tool: stack.enter_context(scenarios.session(tool, name, client, workdir))[0]
+            for tool in args.tools
+        }
+        return scenarios.edits(sessions, args.n)
+
+
 def _scenario_step(name: str, tool: str, client, workdir: Path, args):
-    if name in EDIT_SCENARIOS:
-
-        def fn():
-            with scenarios.session(tool, name, client, workdir) as (s, _t0, _ready):
-                return scenarios.edits(s, args.n)
-
-        path = ("scenarios", name, tool)
-    elif name in ("drip", "storm"):
+    if name in ("drip", "storm"):
         reps = args.reps if name == "drip" else max(1, min(2, args.reps))
 
         def fn():

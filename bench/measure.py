@@ -99,5 +99,10 @@ def summarize(latencies_ms: list[float | None]) -> dict:
     out: dict = {"n": len(latencies_ms), "misses": len(latencies_ms) - len(hits), "samples_ms": latencies_ms}
     if hits:
         p90_index = max(0, math.ceil(0.9 * len(hits)) - 1)
-        out.update(min_ms=hits[0], median_ms=statistics.median(hits), p90_ms=hits[p90_index], max_ms=hits[-1])
+        out.update(
+            min_ms=hits[0],
+            median_ms=round(statistics.median(hits), 1),
+            p90_ms=hits[p90_index],
+            max_ms=hits[-1],
+        )
     return out

@@ -6,7 +6,9 @@ EDIT_SCENARIOS = ("restart", "restart-container", "signal", "sync", "sync+restar
 NOTES = {
     "restart": "bind mount, snapshot mode; devrun's default restart mode (process restart where the image has /bin/sh)",
     "restart-container": "as restart, devrun with `restart_mode: container` (engine restart, like compose)",
-    "signal": "devrun `signal: HUP` on a bind mount; compose `sync+exec` running `kill -HUP 1` (no signal action)",
+    "signal": "devrun `signal: HUP` on a bind mount; compose `sync+exec` running `kill -HUP 1` (it has no signal "
+    "action). With `init: true` PID 1 is docker-init, which forwards the HUP to the app: this works (no misses), "
+    "and compose's figure is its 500 ms quiet period + copy + exec",
     "sync": "live mode, no bind mount; both copy into the container",
     "sync+restart": "snapshot mode, copy then restart",
     "exec": "devrun `exec` on a bind mount; compose `sync+exec` (no plain exec action); the command copies the value where the app reads it",

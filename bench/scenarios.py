@@ -84,19 +84,34 @@ def session(tool: str, scenario: str, client: docker.DockerClient, workdir: Path
         driver.down()
 
 
-def edits(s: Session, n: int) -> dict:
-    """N edits, one unique token each; latency from just before the write to visible."""
-    latencies: list[float | None] = []
-    actions: list[int] = []
+def one_edit(s: Session) -> tuple[float | None, int]:
+    """One edit with a fresh token: (ms from just before the write to visible, actions it took)."""
+    token = new_token()
+    t0 = s.write(token)
+    seen = s.visible(token)
+    return (round((seen - t0) * 1000, 1) if seen else None), s.settle(t0)
+
+
+def edits(sessions: dict[str, Session], n: int) -> dict[str, dict]:
+    """N edits per tool, the tools taking turns edit by edit so that load from
+    anything else on the host falls on both alike."""
+    samples: dict[str, list] = {tool: [] for tool in sessions}
+    actions: dict[str, list] = {tool: [] for tool in sessions}
+    broken: set[str] = set()
     for i in range(n):
-        token = new_token()
-        t0 = s.write(token)
-        seen = s.visible(token)
-        latencies.append(round((seen - t0) * 1000, 1) if seen else None)
-        actions.append(s.settle(t0))
-        if i == 1 and latencies == [None, None]:  # broken, not slow: do not burn the time budget
-            return {**summarize(latencies + [None] * (n - 2)), "actions_per_edit": actions, "aborted": True}
-    return {**summarize(latencies), "actions_per_edit": actions}
+        for tool, s in sessions.items():
+            if tool in broken:
+                samples[tool].append(None)
+                continue
+            latency, taken = one_edit(s)
+            samples[tool].append(latency)
+            actions[tool].append(taken)
+            if i == 1 and samples[tool] == [None, None]:  # broken, not slow: keep the time budget
+                broken.add(tool)
+    return {
+        tool: {**summarize(samples[tool]), "actions_per_edit": actions[tool], "aborted": tool in broken}
+        for tool in sessions
+    }
 
 
 def drip(s: Session, reps: int) -> dict:
