@@ -148,6 +148,13 @@ class Driver:
     def watcher_pid(self) -> int | None:
         return self.watcher.proc.pid if self.watcher else None
 
+    def up_detached(self) -> float:
+        """`up -d` (same subcommand for both tools); seconds taken."""
+        took, res = self.run("up", "-d")
+        if res.returncode != 0:
+            raise RuntimeError(f"{self.tool} up -d failed: {res.stdout}{res.stderr}")
+        return took
+
 
 class ComposeDriver(Driver):
     tool = "compose"
@@ -158,12 +165,6 @@ class ComposeDriver(Driver):
 
     def cli(self) -> list[str]:
         return [*COMPOSE, "-p", self.project.name, "-f", str(self.project.root / "compose.yaml")]
-
-    def up_detached(self) -> float:
-        took, res = self.run("up", "-d")
-        if res.returncode != 0:
-            raise RuntimeError(f"docker compose up -d failed: {res.stdout}{res.stderr}")
-        return took
 
     def start_watch(self, timeout: float = 120) -> tuple[float, float | None]:
         """`up -d` then `watch` (on engine 20.10 `up --watch` stops watching after
@@ -208,12 +209,6 @@ class DevrunDriver(Driver):
 
     def cli(self) -> list[str]:
         return [*DEVRUN, "-p", self.project.name, "-f", str(self.project.root / "devrun.yaml")]
-
-    def up_detached(self) -> float:
-        took, res = self.run("up", "-d")
-        if res.returncode != 0:
-            raise RuntimeError(f"devrun up -d failed: {res.stdout}{res.stderr}")
-        return took
 
     def events(self, kind: str, since: float = 0.0) -> list[dict]:
         out = []
