@@ -18,7 +18,7 @@ from devrun.checks import start_order
 from devrun.errors import ConfigError, DevrunError, EngineError
 from devrun.ignore import GitignoreCache
 from devrun.runner import Session, WatchBatch
-from devrun.sync import SyncPlan, delete_command, initial_plan, max_file_bytes, plan_sync, write_tar
+from devrun.sync import SyncPlan, guarded_delete_command, initial_plan, max_file_bytes, plan_sync, write_tar
 from devrun.watch import Batch, Watcher
 from devrun.watch_rules import Router, WatchSpec
 
@@ -293,7 +293,7 @@ def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str
     if sp.copies:
         with write_tar(sp) as data:
             engine.put_archive(cid, "/", data)
-    argv = delete_command(sp, target)
+    argv = guarded_delete_command(sp, target)
     if argv:
         code = engine.exec(cid, argv, lambda stream, line: printer.log(service, stream, line))
         if code != 0:

@@ -156,3 +156,20 @@ def delete_command(plan: SyncPlan, target: str) -> list[str] | None:
     base = posixpath.normpath(target).rstrip("/") + "/"
     safe = [p for p in plan.deletes if posixpath.normpath(p) == p and p.startswith(base)]
     return ["rm", "-rf", "--", *safe] if safe else None
+
+
+# Deletes run inside the container, where the app may have replaced a synced
+# directory with a symlink: each path's parent is resolved (pwd -P) and must
+# still lie inside the resolved target, else the path is skipped.
+_GUARDED_RM = (
+    'base=$(cd "$1" 2>/dev/null && pwd -P) || exit 0; base=${base%/}; shift; '
+    'for p; do d=$(cd "${p%/*}/" 2>/dev/null && pwd -P) || continue; '
+    'case "${d%/}/" in "$base"/*) rm -rf -- "${d%/}/${p##*/}";; esac; done'
+)
+
+
+def guarded_delete_command(plan: SyncPlan, target: str) -> list[str] | None:
+    """delete_command's paths, deleted only where no symlink inside the
+    container leads them out of target (needs /bin/sh in the image)."""
+    argv = delete_command(plan, target)
+    return ["sh", "-c", _GUARDED_RM, "devrun-delete", posixpath.normpath(target), *argv[3:]] if argv else None

@@ -171,3 +171,56 @@ services:
         assert c.exec_run(["cat", "/app/src-sibling"]).output == b"sibling\n"
         assert (outside / "secret.txt").read_text() == "TOP SECRET host file"  # the host side is never touched either
         assert not up.of("error"), up.of("error")
+
+
+def test_deletes_do_not_follow_a_symlink_the_container_planted_in_target(tmp_path, project_name, docker_client):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "f.txt").write_text("host copy")
+    (src / "keep.txt").write_text("k")
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    init: true
+    command: {json.dumps(IDLE)}
+    stop_grace_period: 1s
+    watch:
+      - path: src
+        action: sync
+        target: /app/src
+""")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        c = docker_client.containers.get(f"{project_name}-app")
+        assert c.exec_run(["cat", "/app/src/d/f.txt"]).output == b"host copy"
+        # the app swaps the synced dir for a link out of the target
+        planted = "rm -rf /app/src/d && mkdir /victim && echo precious > /victim/f.txt && ln -s /victim /app/src/d"
+        assert c.exec_run(["sh", "-c", planted]).exit_code == 0
+        (src / "d" / "f.txt").unlink()
+        up.wait_for("action_finished", timeout=15, service="app")
+        assert c.exec_run(["cat", "/victim/f.txt"]).output == b"precious\n"
+        # ordinary deletes still work
+        (src / "keep.txt").unlink()
+        wait_until(lambda: c.exec_run(["test", "-e", "/app/src/keep.txt"]).exit_code == 1, 10, what="keep.txt deleted")
+        assert c.exec_run(["cat", "/victim/f.txt"]).output == b"precious\n"
+
+
+def test_guarded_delete_script_with_local_sh(tmp_path):
+    import subprocess
+
+    from devrun.sync import SyncPlan, guarded_delete_command
+
+    target, victim = tmp_path / "t", tmp_path / "victim"
+    (target / "real").mkdir(parents=True)
+    victim.mkdir()
+    (victim / "f").write_text("v")
+    (target / "real" / "g").write_text("g")
+    (target / "top").write_text("t")
+    os.symlink(victim, target / "link")
+    plan = SyncPlan(deletes=[f"{target}/link/f", f"{target}/real/g", f"{target}/top", f"{target}/missing/x"])
+    argv = guarded_delete_command(plan, str(target))
+    assert subprocess.run(argv, check=False).returncode == 0
+    assert (victim / "f").read_text() == "v"  # behind a link: kept
+    assert not (target / "real" / "g").exists() and not (target / "top").exists()
+    assert (target / "link").is_symlink()
