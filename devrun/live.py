@@ -288,7 +288,11 @@ def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str
     if sp.refused:
         printer.warn(f"{service}: not syncing {len(sp.refused)} path(s) outside the rule's path, e.g. {sp.refused[0]}")
     for path in sp.too_big:
-        printer.warn(f"{service}: not syncing {path} ({os.path.getsize(path) / 2**20:.0f} MB, over the {max_file_bytes() // 2**20} MB sync limit); "
+        try:
+            size = f"{os.path.getsize(path) / 2**20:.0f} MB, "
+        except OSError:
+            size = ""  # gone since planning
+        printer.warn(f"{service}: not syncing {path} ({size}over the {max_file_bytes() // 2**20} MB sync limit); "
                      "bind-mount big files, or raise DEVRUN_SYNC_MAX_FILE_MB")
     if sp.copies:
         with write_tar(sp) as data:
