@@ -5,18 +5,21 @@ ports: 8000, 8081, 8082). compose-import has tests/test_init_example.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from devrun.lifecycle import _port_taken
-from tests.conftest import copy_example, devrun
+from tests.conftest import REPO, copy_example, devrun
 from tests.live_helpers import DevrunUp, wait_until
 
 pytestmark = pytest.mark.docker
+SCHEMA = json.loads((REPO / "docs" / "events.schema.json").read_text())
 
 
 def get(port: int, path: str = "/") -> tuple[int, str]:
@@ -41,6 +44,14 @@ def answers(port: int, text: str, path: str = "/", timeout: float = 15) -> str:
 def require_free(port: int) -> None:
     if _port_taken("127.0.0.1", port, "tcp"):
         pytest.fail(f"host port {port} is taken on this machine; the examples publish it: stop what listens there")
+
+
+def assert_clean(up: DevrunUp) -> None:
+    """Stopped by Ctrl-C, no traceback, every event valid against the schema."""
+    assert up.proc.returncode == 130, up.tail()
+    assert "Traceback" not in "".join(up.stderr), up.tail()
+    for event in up.events:
+        jsonschema.validate(event, SCHEMA)
 
 
 def pids_listening(up: DevrunUp) -> list[str]:
@@ -80,7 +91,7 @@ def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
             wait_until(lambda: len(pids_listening(up)) == 3, 15, what="the app in the new container")
             assert container_id(docker_client, project_name) != before
             answers(8000, "hello, edited")
-        assert up.proc.returncode == 130
+        assert_clean(up)
     finally:
         remove_image(docker_client, f"{project_name}-web")
         if "first_image" in locals():
@@ -104,6 +115,7 @@ def test_static_site(tmp_path: Path, docker_client, project_name: str) -> None:
         (site / "extra.html").unlink()
         wait_until(lambda: get(8081, "/extra.html")[0] == 404, 10, 0.05, "404 for the deleted file")
         assert all(a["ok"] and a["action"] == "sync" for a in up.actions())
+    assert_clean(up)
 
 
 def visits(port: int = 8082) -> str:
@@ -118,7 +130,7 @@ def test_db_persist(tmp_path: Path, docker_client, project_name: str) -> None:
         with DevrunUp(folder, project_name) as up:
             up.wait_for("ready", timeout=60)
             assert [visits() for _ in expected] == expected
-        assert up.proc.returncode == 130, up.tail()
+        assert_clean(up)
 
     def down(*args: str) -> None:
         r = devrun("down", "-p", project_name, *args, cwd=folder)
