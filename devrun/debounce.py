@@ -5,6 +5,12 @@ quiet period (the largest per-rule `debounce` among its matched rules, else
 the default) or when it has been open for `max_wait`, so a file that never
 stops changing cannot postpone the action forever.
 
+Drips: a change that arrives within `drip_gap` of the service's previous
+batch closing means edits are trickling in (a build tool writing one file
+every few hundred ms, an editor autosaving). The next batch then waits
+`drip_quiet` of silence instead of the short quiet period, so a drip of ten
+writes costs two actions (the first edit stays fast) instead of ten.
+
 Files that appear and vanish inside one batch (an editor's temp file renamed
 over the target, `sed -i`'s sedXXXXXX) are dropped: they never existed as far
 as the container is concerned. A path that existed before and is deleted is
@@ -46,10 +52,13 @@ class _Pending:
 
 
 class Debouncer:
-    def __init__(self, quiet: float, max_wait: float) -> None:
+    def __init__(self, quiet: float, max_wait: float, drip_quiet: float | None = None, drip_gap: float | None = None) -> None:
         self.quiet = quiet
         self.max_wait = max_wait
+        self.drip_quiet = max(quiet, drip_quiet if drip_quiet is not None else 0.5)
+        self.drip_gap = drip_gap if drip_gap is not None else self.drip_quiet
         self._pending: dict[str | None, _Pending] = {}
+        self._closed_at: dict[str | None, float] = {}
 
     def add(
         self,
@@ -63,6 +72,9 @@ class Debouncer:
         quiet = self.quiet if rule_quiet is None else rule_quiet
         pending = self._pending.get(service)
         if pending is None:
+            closed = self._closed_at.get(service)
+            if closed is not None and now - closed < self.drip_gap:
+                quiet = max(quiet, self.drip_quiet)
             pending = self._pending[service] = _Pending(first_at=now, last_at=now, quiet=quiet)
         else:
             pending.quiet = max(pending.quiet, quiet)
@@ -93,6 +105,7 @@ class Debouncer:
             if not kept:
                 continue
             rules = {i: frozenset(ps & kept) for i, ps in pending.rules.items() if ps & kept}
+            self._closed_at[service] = now
             out.append(Batch(service=service, paths=frozenset(kept), rules=rules))
         return out
 

@@ -31,12 +31,15 @@ from devrun.watch_rules import Router, WatchSpec, under
 
 __all__ = ["Batch", "WatchSpec", "Watcher", "count_inotify_watches", "DEFAULT_QUIET", "DEFAULT_MAX_WAIT"]
 
-# Editors' multi-step saves span first to last event: median 0.2-2.5 ms, worst
-# 13 ms (vim's 4913 probe + backup rename; JetBrains, sed -i, rename-over < 5 ms)
-# measured by bench/watcher_cost.py --saves on a loaded 2-core box. 80 ms covers
-# them six times over and still feels instant.
-DEFAULT_QUIET = 0.08
-DEFAULT_MAX_WAIT = 1.5
+# Editors' multi-step saves (vim, JetBrains, sed -i, atomic rename) finish
+# within ~1-13 ms of their first event (bench/watcher_cost.py --saves); 50 ms
+# covers them with margin (watchexec uses the same) and keeps a signal reload
+# under 100 ms from save to visible. Trickling edits get a longer quiet period
+# (see debounce.py); max_wait caps any batch, so a file that never stops
+# changing still gets applied.
+DEFAULT_QUIET = 0.05
+DEFAULT_MAX_WAIT = 3.0
+DEFAULT_DRIP_QUIET = 0.5
 DEFAULT_POLL_INTERVAL = 0.4
 LIMIT_HINT = "sudo sysctl fs.inotify.max_user_watches=524288"
 
@@ -96,6 +99,7 @@ class Watcher:
         on_warning: Callable[[str], None] | None = None,
         quiet: float = DEFAULT_QUIET,
         max_wait: float = DEFAULT_MAX_WAIT,
+        drip_quiet: float = DEFAULT_DRIP_QUIET,
         poll: bool = False,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         project_root: str | None = None,
@@ -104,7 +108,7 @@ class Watcher:
         self._router = Router(specs, GitignoreCache(), project_root)
         self._on_batch = on_batch
         self._on_warning = on_warning or (lambda _msg: None)
-        self._debouncer = Debouncer(quiet, max_wait)
+        self._debouncer = Debouncer(quiet, max_wait, drip_quiet=drip_quiet)
         self._force_poll = poll or os.environ.get("DEVRUN_POLL", "") not in ("", "0", "false")
         self._clock = clock
         self._q: queue.SimpleQueue = queue.SimpleQueue()

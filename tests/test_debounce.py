@@ -19,7 +19,7 @@ def test_quiet_period_closes_a_batch():
 
 
 def test_max_wait_caps_a_file_that_keeps_changing():
-    d = Debouncer(quiet=0.1, max_wait=1.0)
+    d = Debouncer(quiet=0.1, max_wait=1.0, drip_quiet=0.1)
     t = 0.0
     closed = []
     while t < 2.5:
@@ -79,3 +79,28 @@ def test_config_batches_use_service_none():
     d.add(0.0, None, "/p/devrun.yaml", Change.MODIFIED, 0)
     [batch] = d.pop_due(0.2)
     assert batch.service is None
+
+
+def test_a_drip_costs_two_actions_not_ten():
+    """Ten writes 0.3 s apart: the first is applied at once, the rest wait for
+    the drip to end (drip quiet 0.5 s), capped by max_wait."""
+    d = Debouncer(quiet=0.05, max_wait=3.0, drip_quiet=0.5)
+    closed: list[tuple[float, frozenset]] = []
+    t = 0.0
+    writes = [round(i * 0.3, 3) for i in range(10)]
+    while t < 5.0:
+        if writes and t >= writes[0]:
+            d.add(writes.pop(0), "web", "/p/app.py", Change.MODIFIED, 0)
+        closed += [(t, b.paths) for b in d.pop_due(t)]
+        t = round(t + 0.01, 3)
+    assert [round(at, 2) for at, _ in closed] == [0.05, 3.2]  # 0.5 s after the last write (2.7 s)
+
+
+def test_an_isolated_edit_after_a_pause_is_fast_again():
+    d = Debouncer(quiet=0.05, max_wait=3.0, drip_quiet=0.5)
+    d.add(0.0, "web", "/p/a", Change.MODIFIED, 0)
+    assert d.pop_due(0.05)
+    d.add(2.0, "web", "/p/a", Change.MODIFIED, 0)  # long after: not a drip
+    assert d.next_deadline() == 2.05
+    d.add(2.06, "api", "/p/b", Change.MODIFIED, 0)  # other services are not affected
+    assert d.pop_due(2.05) and d.next_deadline() == 2.06 + 0.05

@@ -47,6 +47,7 @@ class Collector:
 def watching(specs: list[WatchSpec], **kwargs):
     c = Collector()
     kwargs.setdefault("quiet", QUIET)
+    kwargs.setdefault("drip_quiet", kwargs["quiet"])  # drips have their own tests
     w = Watcher(specs, c, on_warning=c.warnings.append, **kwargs)
     w.start()
     assert w.ready.is_set()
