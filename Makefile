@@ -27,7 +27,7 @@ demo: venv setup
 	  if [ $$rc -eq 130 ]; then echo "demo: stopped (containers stopped; devrun down removes them)"; exit 0; fi; exit $$rc
 
 test: venv setup
-	$(BIN)/python -m pytest -q -x -p no:cacheprovider $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check devrun tests bench

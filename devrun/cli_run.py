@@ -148,7 +148,8 @@ def logs_cmd(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
     tail: Annotated[str, typer.Option("--tail", "-n", help="Lines from the end of each log, or 'all'.")] = "all",
     as_json: JsonOpt = False,
-    file: FileOpt = None,
+    # -f means --follow here, as in `docker compose logs -f`; `devrun -f FILE logs` still picks the file
+    file: Annotated[str | None, typer.Option("--file", help="Path to devrun.yaml.")] = None,
     project: ProjectOpt = None,
 ) -> None:
     """Show the services' logs."""

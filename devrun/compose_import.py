@@ -4,6 +4,7 @@ a Skipped note with the reason, never dropped silently."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,7 +160,8 @@ def _env_files(value: Any) -> Any:
 
 
 def _port(spec: Any, at: str, skipped: list[Skipped]) -> Any:
-    if isinstance(spec, str) and "-" in spec.split("/")[0]:
+    # a range has a '-' between digits; ${VAR:-default} is interpolation, kept as written
+    if isinstance(spec, str) and re.search(r"\d-\d", re.sub(r"\$\{[^}]*\}", "", spec.split("/")[0])):
         skipped.append(Skipped(at, f"port range {spec!r}: devrun publishes single ports; list each one"))
         return None
     if isinstance(spec, dict):

@@ -202,7 +202,9 @@ class LiveReload:
         steps = plan.converge(desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service])
         s.expect_stop(old_cid)
         since = time.time()
-        ids = lifecycle.apply(s.engine, cfg, steps, s.printer, lambda svc, cid: None, self._before_start(cfg))
+        ids = lifecycle.apply(s.engine, cfg, steps, s.printer,
+                              lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
+                              self._before_start(cfg))
         new = ids.get(service)
         if new and new != old_cid:
             s.containers[service] = new  # follow-up actions must target the new container

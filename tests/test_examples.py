@@ -1,7 +1,8 @@
 """The examples people copy from, end to end on the real engine: each one is
 copied to a temporary folder, brought up under `devrun up --json`, edited,
-and checked over HTTP on the host port it publishes (the examples' own fixed
-ports: 8000, 8081, 8082). compose-import has tests/test_init_example.py."""
+and checked over HTTP on the host port it publishes (each example takes its
+port from a variable, e.g. ${PYTHON_WEB_PORT:-8000}: the tests pick free ports).
+compose-import has tests/test_init_example.py."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from devrun.lifecycle import _port_taken
 from tests.conftest import REPO, copy_example, devrun
-from tests.live_helpers import DevrunUp, wait_until
+from tests.live_helpers import DevrunUp, free_port, wait_until
 
 pytestmark = pytest.mark.docker
 SCHEMA = json.loads((REPO / "docs" / "events.schema.json").read_text())
@@ -41,11 +41,6 @@ def answers(port: int, text: str, path: str = "/", timeout: float = 15) -> str:
     return wait_until(check, timeout, 0.05, f"{text!r} at 127.0.0.1:{port}{path}")
 
 
-def require_free(port: int) -> None:
-    if _port_taken("127.0.0.1", port, "tcp"):
-        pytest.fail(f"host port {port} is taken on this machine; the examples publish it: stop what listens there")
-
-
 def assert_clean(up: DevrunUp) -> None:
     """Stopped by Ctrl-C, no traceback, every event valid against the schema."""
     assert up.proc.returncode == 130, up.tail()
@@ -59,18 +54,18 @@ def pids_listening(up: DevrunUp) -> list[str]:
 
 
 def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
-    require_free(8000)
+    port = free_port()
     folder = copy_example("python-web", tmp_path)
     try:
-        with DevrunUp(folder, project_name) as up:
+        with DevrunUp(folder, project_name, env={"PYTHON_WEB_PORT": str(port)}) as up:
             up.wait_for("ready", timeout=120)
-            answers(8000, "hello from devrun (you asked for /)")
+            answers(port, "hello from devrun (you asked for /)")
             (pid,) = wait_until(lambda: pids_listening(up), 10, what="the app's pid")
 
             # handler.py -> SIGHUP: the app re-imports it in place, same process
             handler = folder / "src" / "handler.py"
             handler.write_text(handler.read_text().replace("hello from devrun", "hello, edited"))
-            answers(8000, "hello, edited")
+            answers(port, "hello, edited")
             up.wait_for("log", service="web", line=f"reloaded handler (pid {pid})")
             assert [a["action"] for a in up.actions()] == ["signal SIGHUP"]
             assert pids_listening(up) == [pid]
@@ -80,7 +75,7 @@ def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
             app.write_text(app.read_text() + "\n# edited\n")
             wait_until(lambda: len(pids_listening(up)) == 2, 15, what="a new app process")
             assert up.actions()[-1]["action"].startswith("restart") and up.actions()[-1]["ok"]
-            answers(8000, "hello, edited")
+            answers(port, "hello, edited")
 
             # requirements.txt -> image rebuilt, container recreated, still answering
             before = container_id(docker_client, project_name)
@@ -90,7 +85,7 @@ def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
             assert up.actions()[-1]["ok"], up.tail()
             wait_until(lambda: len(pids_listening(up)) == 3, 15, what="the app in the new container")
             assert container_id(docker_client, project_name) != before
-            answers(8000, "hello, edited")
+            answers(port, "hello, edited")
         assert_clean(up)
     finally:
         remove_image(docker_client, f"{project_name}-web")
@@ -99,41 +94,42 @@ def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
 
 
 def test_static_site(tmp_path: Path, docker_client, project_name: str) -> None:
-    require_free(8081)
+    port = free_port()
     folder = copy_example("static-site", tmp_path)
     site = folder / "site"
-    with DevrunUp(folder, project_name) as up:
+    with DevrunUp(folder, project_name, env={"STATIC_SITE_PORT": str(port)}) as up:
         up.wait_for("ready", timeout=60)
-        answers(8081, "Hello from busybox httpd")
+        answers(port, "Hello from busybox httpd")
         mounts = docker_client.containers.get(container_id(docker_client, project_name)).attrs["Mounts"]
         assert mounts == [], "static-site works by sync, without a bind mount"
 
         (site / "index.html").write_text("<h1>edited by the test</h1>\n")
-        answers(8081, "edited by the test")
+        answers(port, "edited by the test")
         (site / "extra.html").write_text("<p>extra</p>\n")
-        answers(8081, "extra", "/extra.html")
+        answers(port, "extra", "/extra.html")
         (site / "extra.html").unlink()
-        wait_until(lambda: get(8081, "/extra.html")[0] == 404, 10, 0.05, "404 for the deleted file")
+        wait_until(lambda: get(port, "/extra.html")[0] == 404, 10, 0.05, "404 for the deleted file")
         assert all(a["ok"] and a["action"] == "sync" for a in up.actions())
     assert_clean(up)
 
 
-def visits(port: int = 8082) -> str:
+def visits(port: int) -> str:
     return answers(port, "visits: ", "/cgi-bin/visits").strip()
 
 
 def test_db_persist(tmp_path: Path, docker_client, project_name: str) -> None:
-    require_free(8082)
+    port = free_port()
+    env = {"DB_PERSIST_PORT": str(port)}
     folder = copy_example("db-persist", tmp_path)
 
     def up_once(expected: list[str]) -> None:
-        with DevrunUp(folder, project_name) as up:
+        with DevrunUp(folder, project_name, env=env) as up:
             up.wait_for("ready", timeout=60)
-            assert [visits() for _ in expected] == expected
+            assert [visits(port) for _ in expected] == expected
         assert_clean(up)
 
     def down(*args: str) -> None:
-        r = devrun("down", "-p", project_name, *args, cwd=folder)
+        r = devrun("down", "-p", project_name, *args, cwd=folder, env=env)
         assert r.returncode == 0, r.stderr
 
     up_once(["visits: 1", "visits: 2"])  # web reaches db by its service name

@@ -20,9 +20,11 @@ import jsonschema
 import pytest
 
 from tests.conftest import REPO, devrun
+from tests.live_helpers import free_port
 
 SCHEMA = json.loads((REPO / "docs" / "events.schema.json").read_text())
-URL = "http://127.0.0.1:8082/"
+PORT = free_port()  # compose.yaml publishes ${COMPOSE_IMPORT_PORT:-8083}
+URL = f"http://127.0.0.1:{PORT}/"
 
 
 def fetch() -> str:
@@ -81,7 +83,7 @@ def test_compose_import_example_runs(tmp_path: Path, docker_client, project_name
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "NO_COLOR": "1"},
+        env={**os.environ, "NO_COLOR": "1", "COMPOSE_IMPORT_PORT": str(PORT)},
     )
     reader = EventReader(proc)
     err = ""
