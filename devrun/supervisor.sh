@@ -9,11 +9,15 @@ want_restart=
 want_stop=
 code=0
 
+# the app writes to the container's stderr (fd 3); the shell's own job notices
+# ("Terminated" after each restart) go nowhere
+exec 3>&2 2>/dev/null
+
 start_app() {
   if command -v setsid >/dev/null 2>&1; then
-    setsid "$@" &
+    setsid "$@" 2>&3 3>&- &
   else
-    "$@" &
+    "$@" 2>&3 3>&- &
   fi
   child=$!
 }
