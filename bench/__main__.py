@@ -99,7 +99,16 @@ def _versions(client: docker.DockerClient, compose_version: str) -> dict:
         "engine_version": client.version().get("Version"),
         "compose_version": compose_version,
         "devrun_version": devrun or "unavailable",
+        "devrun_quiet_s": _devrun_quiet(),
     }
+
+
+def _devrun_quiet() -> float | None:
+    try:
+        from devrun.watch import DEFAULT_QUIET
+    except ImportError:
+        return None
+    return DEFAULT_QUIET
 
 
 def _run_step(results: dict, key: str, fn, *path: str) -> None:

@@ -105,6 +105,9 @@ def measure(tool: str, client: docker.DockerClient, tree: Path, tree_info: dict,
     engine = EngineWatch(driver.label)
     engine.start(client)
     try:
+        # containers first, so "to watching" is the watching command's own start-up for both tools
+        # (compose: `watch`; devrun: `up --json` finding everything running and unchanged)
+        driver.up_detached()
         t0, ready = driver.start_watch(timeout=180)
         if ready is None:
             tail = driver.watcher.tail() if driver.watcher else ""
@@ -117,8 +120,7 @@ def measure(tool: str, client: docker.DockerClient, tree: Path, tree_info: dict,
         after = process_stats(pid)
         cpu = after["cpu_s"] - before["cpu_s"]
         return {
-            "launch_to_watching_ms": round((ready - t0) * 1000, 1),
-            "watch_command_to_watching_ms": round((ready - driver.watch_launched) * 1000, 1),
+            "launch_to_watching_ms": round((ready - driver.watch_launched) * 1000, 1),
             "inotify_watches": after["inotify_watches"],
             "threads": after["threads"],
             "rss_mb": after["rss_mb"],
