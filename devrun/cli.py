@@ -110,6 +110,22 @@ def _register_more() -> None:
 _register_more()
 
 
+def _json_errors(e: DevrunError) -> None:
+    """In --json mode a failure is also an `error` event on stdout, so an
+    editor task reading events sees why devrun stopped."""
+    from devrun.errors import ConfigError
+    from devrun.output import Printer
+
+    printer = Printer(json_mode=True, err=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    if isinstance(e, ConfigError):
+        for p in e.problems:
+            where = p.file + (f":{p.line}:{p.col or 1}" if p.line is not None else "")
+            printer.event("error", message=f"{p.path}: {p.message}" if p.path else p.message, where=where)
+    else:
+        for line in str(e).splitlines():
+            printer.event("error", message=line, where=None)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         rc = app(args=argv, standalone_mode=False)
@@ -119,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     except DevrunError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
+        if "--json" in (argv if argv is not None else sys.argv[1:]):
+            _json_errors(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         sys.exit(EXIT_SIGINT)

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from devrun.cli import FileOpt, JsonOpt, ProjectOpt, app, globals_
-from devrun.errors import UsageError
+from devrun.errors import DevrunError, UsageError
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(help="Services (default: all).", show_default=False)]
 
@@ -137,7 +137,7 @@ def ps_cmd(ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, p
 def _containers_for(engine, cfg, services: list[str]) -> list:
     found = [o for o in engine.project_containers(cfg.name) if not services or o.service in services]
     if not found:
-        raise UsageError(f"no containers for {', '.join(services) or 'project ' + cfg.name}; run `devrun up` first")
+        raise DevrunError(f"no containers for {', '.join(services) or 'project ' + cfg.name}; run `devrun up` first")
     return found
 
 
