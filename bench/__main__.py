@@ -99,16 +99,17 @@ def _versions(client: docker.DockerClient, compose_version: str) -> dict:
         "engine_version": client.version().get("Version"),
         "compose_version": compose_version,
         "devrun_version": devrun or "unavailable",
-        "devrun_quiet_s": _devrun_quiet(),
+        "devrun_settings": _devrun_settings(),
     }
 
 
-def _devrun_quiet() -> float | None:
+def _devrun_settings() -> dict:
     try:
-        from devrun.watch import DEFAULT_QUIET
+        import devrun.watch as watch
     except ImportError:
-        return None
-    return DEFAULT_QUIET
+        return {}
+    names = ("DEFAULT_QUIET", "DEFAULT_DRIP_QUIET", "DEFAULT_MAX_WAIT")
+    return {name: getattr(watch, name) for name in names if hasattr(watch, name)}
 
 
 def _run_step(results: dict, key: str, fn, *path: str) -> None:
