@@ -240,6 +240,8 @@ class LiveReload:
         services = start_order(new.project)
         try:
             lifecycle.check_clashes(s.engine, new, services)
+            # before anything is stopped: a taken port must not cost the running container
+            lifecycle.check_ports(s.engine, new, services)
             images = lifecycle.resolve_images(s.engine, new, services, s.printer)
             desired = plan.desired_specs(new.project, new.name, images)
             steps = plan.converge(desired, s.engine.project_containers(new.name), remove_orphans=True)
