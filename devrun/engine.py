@@ -17,6 +17,7 @@ from typing import Any
 import docker
 import docker.errors
 import requests
+import urllib3.exceptions
 
 from devrun import __version__, labels
 from devrun.config import BuildSpec
@@ -78,7 +79,7 @@ class EventStream:
                     time=raw.get("timeNano", 0) / _NS or float(raw.get("time", 0)),
                     exit_code=int(code) if code is not None else None,
                 )
-        except (requests.exceptions.RequestException, OSError, AttributeError, ValueError):
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError):
             return  # closed, or the engine went away
 
     def close(self) -> None:
@@ -417,4 +418,7 @@ class Engine:
             return
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineError(f"logs of {container_id[:12]}: {_reason(e)}") from None
-        yield from log_lines(res, tty)
+        try:
+            yield from log_lines(res, tty)
+        except urllib3.exceptions.HTTPError:
+            return  # the engine went away mid-stream (dockerd restarted): the stream just ends

@@ -144,6 +144,44 @@ class ProjectLock:
             os.close(self._fd)
             self._fd = None
 
+    @staticmethod
+    def holder(project: str) -> int | None:
+        """The pid of the `devrun up` holding the project's lock, or None."""
+        path = lock_path(project)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None  # nobody holds it (a lock file left by an ended up)
+        except OSError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        finally:
+            os.close(fd)
+
+
+# `devrun down` asks a running `devrun up` of the project to stop with this
+# signal, so up stops its containers and exits 0 instead of fighting the down
+STOP_FOR_DOWN = signal.SIGUSR1
+
+
+def stop_running_up(project: str, timeout: float) -> int | None:
+    """Ask the project's running `devrun up` (if any) to stop, and wait up to
+    `timeout` seconds for it to end; returns its pid, or None when none ran."""
+    pid = ProjectLock.holder(project)
+    if pid is None:
+        return None
+    try:
+        os.kill(pid, STOP_FOR_DOWN)
+    except OSError:
+        return None
+    deadline = time.monotonic() + timeout
+    while ProjectLock.holder(project) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pid
+
 
 class Session:
     """The running project: the loop, its queue, its containers."""
@@ -228,7 +266,8 @@ class Session:
             self.submit(EngineDropped())
             dropped, dropped_wall, attempt = time.monotonic(), time.time(), 0
             while True:
-                time.sleep(reconnect_delay(attempt))
+                # never sleep past the deadline: the last try falls on it, not up to 4 s later
+                time.sleep(min(reconnect_delay(attempt), max(0.0, dropped + engine_timeout() - time.monotonic())))
                 attempt += 1
                 if self._closing:
                     return
@@ -346,7 +385,7 @@ class Session:
         self.stopping += 1
         if self.stopping == 1:
             self._stop_signal = msg.signum
-            self.printer.info("stopping (press Ctrl-C again to kill)")
+            self.printer.info("stopping: `devrun down` was run" if msg.signum == STOP_FOR_DOWN else "stopping (press Ctrl-C again to kill)")
             grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
             targets = [(cid, grace[s]) for s, cid in self.containers.items()]
             threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
@@ -365,7 +404,8 @@ class Session:
     def _on_stop_done(self, _msg: StopDone) -> None:
         for service in self.containers:
             self.printer.event("service_stopped", service=service)
-        self.exit_code = EXIT_SIGTERM if self._stop_signal == signal.SIGTERM else EXIT_SIGINT
+        codes = {signal.SIGTERM: EXIT_SIGTERM, STOP_FOR_DOWN: 0}
+        self.exit_code = codes.get(self._stop_signal, EXIT_SIGINT)
 
 
 def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None, detach: bool = False,
@@ -404,7 +444,7 @@ def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None
             extend(session)
         # ready: every service running and every watch placed (what editor tasks wait for)
         printer.event("ready", services=order)
-        previous = {s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum))) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum))) for s in (signal.SIGINT, signal.SIGTERM, STOP_FOR_DOWN)}
         try:
             return session.run()
         finally:
