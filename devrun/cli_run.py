@@ -68,12 +68,18 @@ def down_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Stop and remove the project's containers and network (volumes stay)."""
-    from devrun import lifecycle
+    from devrun import lifecycle, runner
     from devrun.engine import Engine
     from devrun.output import Printer
 
     cfg, g = _load(ctx, file, project)
-    lifecycle.down(Engine.connect(), cfg, Printer(quiet=g.quiet), volumes=volumes, remove_orphans=remove_orphans)
+    engine, printer = Engine.connect(), Printer(quiet=g.quiet)
+    # a running `devrun up` would see its containers go and recreate them: ask it to stop first
+    grace = max((s.stop_grace_period for s in cfg.project.services.values()), default=10.0)
+    pid = runner.stop_running_up(cfg.name, timeout=grace + 10)
+    if pid is not None:
+        printer.info(f"stopped the running `devrun up` of {cfg.name} (pid {pid})")
+    lifecycle.down(engine, cfg, printer, volumes=volumes, remove_orphans=remove_orphans)
 
 
 def _uptime(started: str) -> float | None:

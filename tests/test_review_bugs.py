@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -41,3 +43,24 @@ services:
         app = docker_client.containers.get(f"{project_name}-app")
         assert app.id == before and app.status == "running"
         assert up.proc.poll() is None
+
+
+def test_down_while_up_runs_stops_the_up_instead_of_being_undone(tmp_path: Path, project_name, docker_client):
+    """`devrun down` while `devrun up` ran: up saw its containers go, recreated
+    the `restart: always` one (and the network) and never ended."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    restart: always
+""")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        down = subprocess.run([sys.executable, "-m", "devrun", "down", "-p", project_name], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert down.returncode == 0, down.stderr
+        assert up.proc.wait(20) == 0, up.tail()
+    label = f"dev.devrun.project={project_name}"
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert docker_client.networks.list(filters={"label": label}) == []
