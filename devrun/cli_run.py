@@ -147,6 +147,15 @@ def _containers_for(engine, cfg, services: list[str]) -> list:
     return found
 
 
+def tail_lines(value: str) -> str:
+    """`--tail` as the engine takes it: 'all' or a count (the engine reads
+    anything else as 'all', so a typo would silently dump whole logs)."""
+    text = value.strip().lower()
+    if text == "all" or text.isdigit():
+        return text
+    raise UsageError(f"--tail {value}: give a number of lines (0 or more) or 'all'")
+
+
 @app.command("logs")
 def logs_cmd(
     ctx: typer.Context,
@@ -162,6 +171,7 @@ def logs_cmd(
     from devrun.engine import Engine
     from devrun.output import Printer
 
+    tail = tail_lines(tail)
     cfg, g = _load(ctx, file, project)
     engine = Engine.connect()
     printer = Printer(json_mode=as_json, color=None if not g.no_color else False)

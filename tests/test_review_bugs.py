@@ -10,6 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from devrun.errors import UsageError
 from tests.conftest import BUSYBOX
 from tests.live_helpers import DevrunUp, free_port
 
@@ -64,3 +67,14 @@ services:
     label = f"dev.devrun.project={project_name}"
     assert docker_client.containers.list(all=True, filters={"label": label}) == []
     assert docker_client.networks.list(filters={"label": label}) == []
+
+
+def test_logs_tail_refuses_what_the_engine_would_read_as_all(tmp_path: Path):
+    from devrun.cli_run import tail_lines
+
+    assert tail_lines("5") == "5" and tail_lines("0") == "0" and tail_lines("ALL") == "all"
+    for bad in ("abc", "-3", "1.5", ""):
+        with pytest.raises(UsageError, match="--tail"):
+            tail_lines(bad)
+    res = subprocess.run([sys.executable, "-m", "devrun", "logs", "--tail", "abc"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert res.returncode == 2 and res.stderr.strip() == "devrun: --tail abc: give a number of lines (0 or more) or 'all'"
