@@ -166,6 +166,10 @@ def converge_project(engine: Engine, cfg: LoadedConfig, only: list[str] | None, 
     check_clashes(engine, cfg, services)
     check_ports(engine, cfg, services)
     images = resolve_images(engine, cfg, services, printer, force_build=force_build)
+    for name, info in images.items():
+        note = plan.restart_mode_note(name, cfg.project.services[name], info)
+        if note:
+            printer.warn(note)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
     steps = plan.converge(desired, engine.project_containers(cfg.name))
     return apply(engine, cfg, steps, printer, on_started, before_start)

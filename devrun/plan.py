@@ -133,6 +133,19 @@ def restart_mode(svc: Service, image: ImageInfo) -> Literal["process", "containe
     return "process"
 
 
+def restart_mode_note(service: str, svc: Service, image: ImageInfo) -> str | None:
+    """Why a service that asked for (or, with restart rules, would use) the
+    fast in-place restart gets whole-container restarts instead, or None."""
+    restarts = any(r.action in ("restart", "sync+restart") for r in svc.watch)
+    if restart_mode(svc, image) == "process" or svc.restart_mode == "container" or not (svc.restart_mode == "process" or restarts):
+        return None
+    if not image.has_shell:
+        why = f"its image {image.ref} has no /bin/sh"
+    else:
+        why = "a watch rule sends SIGUSR2, the in-place restart's own signal"
+    return f"service {service}: restarts restart the whole container (slower): {why}"
+
+
 def volume_name(project: Project, project_name: str, volume: str) -> str:
     spec = project.volumes.get(volume)
     return spec.name if spec and spec.name else f"{project_name}_{volume}"

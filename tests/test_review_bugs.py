@@ -78,3 +78,22 @@ def test_logs_tail_refuses_what_the_engine_would_read_as_all(tmp_path: Path):
             tail_lines(bad)
     res = subprocess.run([sys.executable, "-m", "devrun", "logs", "--tail", "abc"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
     assert res.returncode == 2 and res.stderr.strip() == "devrun: --tail abc: give a number of lines (0 or more) or 'all'"
+
+
+@pytest.mark.parametrize(("svc", "has_shell", "says"), [
+    ({"restart_mode": "process"}, False, "has no /bin/sh"),
+    ({"watch": [{"path": ".", "action": "restart"}]}, False, "has no /bin/sh"),
+    ({"restart_mode": "process", "watch": [{"path": ".", "action": "signal", "signal": "USR2"}]}, True, "SIGUSR2"),
+    ({"restart_mode": "process"}, True, None),  # gets what it asked for
+    ({"restart_mode": "container"}, False, None),  # asked for container restarts
+    ({}, False, None),  # auto, nothing restarts: nothing to say
+])
+def test_process_restart_fallback_is_said(svc, has_shell, says):
+    """`restart_mode: process` on an image without /bin/sh silently became
+    container restarts; design.md promises devrun says so."""
+    from devrun import plan
+    from devrun.config import Project
+
+    service = Project.model_validate({"services": {"s": {"image": "scratch-app", **svc}}}).services["s"]
+    note = plan.restart_mode_note("s", service, plan.ImageInfo("scratch-app", "sha256:1", has_shell=has_shell))
+    assert (note is None) if says is None else (says in note and note.startswith("service s:"))
