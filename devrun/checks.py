@@ -164,6 +164,9 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 add((*rloc, "signal"), f"`signal` only applies to action signal, not {rule.action}")
             if rule.action == "signal" and not rule.signal:
                 rule.signal = "SIGHUP"
+            if rule.action == "rebuild" and not svc.build:
+                # as compose refuses it: without `build:` a rebuild would silently do nothing
+                add((*rloc, "action"), "action rebuild needs `build:` on the service (an image is not rebuilt); add `build:` or use restart")
             if rule.action in EXEC_ACTIONS and not rule.exec:
                 add(rloc, f"action {rule.action} needs `exec` (the command to run)")
             if rule.exec and rule.action not in EXEC_ACTIONS:

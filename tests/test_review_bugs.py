@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from devrun.errors import UsageError
-from tests.conftest import BUSYBOX
+from tests.conftest import BUSYBOX, devrun
 from tests.live_helpers import DevrunUp, free_port
 
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
@@ -97,3 +97,21 @@ def test_process_restart_fallback_is_said(svc, has_shell, says):
     service = Project.model_validate({"services": {"s": {"image": "scratch-app", **svc}}}).services["s"]
     note = plan.restart_mode_note("s", service, plan.ImageInfo("scratch-app", "sha256:1", has_shell=has_shell))
     assert (note is None) if says is None else (says in note and note.startswith("service s:"))
+
+
+def test_rebuild_rule_on_a_service_without_build_is_a_config_error(tmp_path: Path):
+    """It used to be accepted and each change reported `rebuild done` while
+    nothing was rebuilt (compose refuses it too)."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "devrun.yaml").write_text(f"""services:
+  web:
+    image: {BUSYBOX}
+    watch:
+      - path: conf
+        action: rebuild
+""")
+    res = devrun("config", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "devrun.yaml:6:17: services.web.watch[0].action: action rebuild needs `build:` on the service (an image is not rebuilt); "
+        "add `build:` or use restart"]
