@@ -18,7 +18,15 @@ from devrun.checks import start_order
 from devrun.errors import ConfigError, DevrunError, EngineError
 from devrun.ignore import GitignoreCache
 from devrun.runner import Session, WatchBatch
-from devrun.sync import SyncPlan, guarded_delete_command, initial_plan, max_file_bytes, plan_sync, write_tar
+from devrun.sync import (
+    SyncPlan,
+    bind_echo,
+    guarded_delete_command,
+    initial_plan,
+    max_file_bytes,
+    plan_sync,
+    write_tar,
+)
 from devrun.watch import Batch, Watcher
 from devrun.watch_rules import Router, WatchSpec
 
@@ -70,6 +78,12 @@ class LiveReload:
         s.on(WatchBatch, self._on_batch)
         s.on(ContainerReplaced, self._on_replaced)
         for service in s.services:
+            svc = s.cfg.project.services[service]
+            for rule in svc.watch:
+                lands = rule.action.startswith("sync") and bind_echo(rule.target or "/", rule.path, svc.volumes)
+                if lands:
+                    s.printer.warn(f"{service}: {rule.target} is bind-mounted from {_display(lands, str(s.cfg.root))}, so the files are "
+                                   "there already: its sync is skipped (copies would be seen as edits and synced again, endlessly)")
             self._initial_sync(service)
         self._start_watcher()
 
@@ -163,6 +177,8 @@ class LiveReload:
         if step.kind == "sync":
             rule_index = step.rules[0]
             rule = s.cfg.project.services[service].watch[rule_index]
+            if bind_echo(rule.target or "/", rule.path, s.cfg.project.services[service].volumes):
+                return "sync (skipped: bind-mounted)"
             self._sync(service, cid, rule_index, plan_sync(step.paths, rule.path, rule.target or "/", self._keep(service, rule_index)), rule.target or "/")
         elif step.kind == "exec":
             code = s.engine.exec(cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line))
@@ -316,7 +332,7 @@ def initial_sync(cfg: loader.LoadedConfig, engine, printer, service: str, cid: s
         return
     router: Router | None = None
     for i, rule in enumerate(svc.watch):
-        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target):
+        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(rule.target, rule.path, svc.volumes):
             continue
         router = router or sync_router(cfg)
         t0 = time.perf_counter()

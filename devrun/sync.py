@@ -74,6 +74,24 @@ def container_path(host: str, roots: Iterable[str], target: str) -> str | None:
     return None
 
 
+def bind_echo(target: str, roots: Iterable[str], mounts: Iterable) -> str | None:
+    """The host folder that a bind mount puts at `target`, when it lies within
+    one of the rule's own roots; else None. Then the files are in the container
+    already, and each copy would land on a watched host file and be synced
+    again, endlessly: such a sync is skipped (a restart or exec after it runs)."""
+    target = posixpath.normpath(target)
+    for m in mounts:
+        if m.type != "bind" or not m.source:
+            continue
+        rel = posixpath.relpath(target, posixpath.normpath(m.target))
+        if rel == ".." or rel.startswith("../"):
+            continue
+        lands = os.path.normpath(os.path.join(m.source, rel))
+        if any(not os.path.relpath(lands, _base_of(root)).startswith("..") for root in roots):
+            return lands
+    return None
+
+
 def plan_sync(paths: Iterable[str], roots: list[str], target: str, keep: Keep) -> SyncPlan:
     """Decide copies and deletes from what is on disk now (not from event
     kinds: the disk is the truth after a batch of renames and rewrites)."""
