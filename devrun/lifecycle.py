@@ -92,9 +92,11 @@ def check_clashes(engine: Engine, cfg: LoadedConfig, services: list[str]) -> Non
         raise EngineError("\n".join(clashes))
 
 
-def healthy_needed(cfg: LoadedConfig) -> set[str]:
-    """Services something depends on with condition service_healthy."""
-    return {dep for svc in cfg.project.services.values() for dep, d in svc.depends_on.items() if d.condition == "service_healthy"}
+def healthy_needed(cfg: LoadedConfig, services: set[str] | None = None) -> set[str]:
+    """Services that one of `services` (default: all) depends on with condition
+    service_healthy: `up db` alone neither waits for nor fails on db's health."""
+    return {dep for name, svc in cfg.project.services.items() if services is None or name in services
+            for dep, d in svc.depends_on.items() if d.condition == "service_healthy"}
 
 
 def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer: Printer) -> None:
@@ -117,13 +119,14 @@ def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer
 
 
 def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer, on_started: Callable[[str, str], None],
-          before_start: Callable[[str, str], None] | None = None) -> dict[str, str]:
+          before_start: Callable[[str, str], None] | None = None, started: set[str] | None = None) -> dict[str, str]:
     """Execute converge steps in order; returns service -> container id. If a
-    step fails, containers created by this call are removed again."""
+    step fails, containers created by this call are removed again. Health is
+    waited for where one of `started` (default: every service) needs it."""
     engine.ensure_network(cfg.name, plan.network_name(cfg.name))
     for vol in cfg.project.volumes:
         engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
-    wait_for = healthy_needed(cfg)
+    wait_for = healthy_needed(cfg, started)
     created: list[str] = []
     ids: dict[str, str] = {}
     try:
@@ -172,7 +175,7 @@ def converge_project(engine: Engine, cfg: LoadedConfig, only: list[str] | None, 
             printer.warn(note)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
     steps = plan.converge(desired, engine.project_containers(cfg.name))
-    return apply(engine, cfg, steps, printer, on_started, before_start)
+    return apply(engine, cfg, steps, printer, on_started, before_start, started=set(services))
 
 
 def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:

@@ -154,3 +154,24 @@ services:
         up.wait_for("action_finished", timeout=20, service="web", action="restart (process)")
         assert up.settle(quiet=1.5) == 2, up.actions()  # the skipped sync, then one restart
         assert [a["action"] for a in up.actions()] == ["sync (skipped: bind-mounted)", "restart (process)"]
+
+
+def test_up_of_one_service_does_not_wait_on_health_only_its_dependents_need(tmp_path: Path, project_name):
+    """`devrun up db` waited for db's health (and failed on a bad healthcheck)
+    because web, which was not being started, depends on it healthy."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  db:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    healthcheck: {{test: "false", interval: 100ms, retries: 1}}
+  web:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    depends_on: {{db: {{condition: service_healthy}}}}
+""")
+    alone = devrun("up", "-d", "-p", project_name, "db", cwd=tmp_path, timeout=60)
+    assert alone.returncode == 0, alone.stderr
+    assert "healthy" not in alone.stdout + alone.stderr
+    with_web = devrun("up", "-d", "-p", project_name, "web", cwd=tmp_path, timeout=60)
+    assert with_web.returncode == 1 and "did not become healthy" in with_web.stderr
