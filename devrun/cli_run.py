@@ -210,6 +210,8 @@ def exec_cmd(
     cfg, _ = _load(ctx, file, project)
     engine = Engine.connect()
     target = _containers_for(engine, cfg, _check_services(cfg, [service]))[0]
+    if target.state != "running":
+        raise DevrunError(f"{service} is not running ({target.state}); start it with `devrun up {service}`")
     docker_cli = shutil.which("docker")
     if sys.stdin.isatty() and docker_cli:
         # an interactive TTY: the docker CLI does raw-mode terminal handling best
@@ -232,8 +234,9 @@ def restart_cmd(ctx: typer.Context, services: ServicesArg = None, file: FileOpt 
     printer = Printer(quiet=g.quiet)
     for o in _containers_for(engine, cfg, _check_services(cfg, services)):
         t0 = time.monotonic()
-        if o.restart_mode == "process" and o.state == "running":
+        mode = "process" if o.restart_mode == "process" and o.state == "running" else "container"
+        if mode == "process":
             engine.restart_process(o.id)
         else:
             engine.restart(o.id, cfg.project.services.get(o.service).stop_grace_period if o.service in cfg.project.services else 10)
-        printer.info(f"restarted {o.service} ({o.restart_mode} mode, {int((time.monotonic() - t0) * 1000)} ms)")
+        printer.info(f"restarted {o.service} ({mode} mode, {int((time.monotonic() - t0) * 1000)} ms)")

@@ -175,3 +175,13 @@ services:
     assert "healthy" not in alone.stdout + alone.stderr
     with_web = devrun("up", "-d", "-p", project_name, "web", cwd=tmp_path, timeout=60)
     assert with_web.returncode == 1 and "did not become healthy" in with_web.stderr
+
+
+def test_exec_into_a_stopped_service_says_what_to_do(tmp_path: Path, project_name, docker_client):
+    """It printed the engine's 'Container <64 hex> is not running'."""
+    (tmp_path / "devrun.yaml").write_text(f"services:\n  app:\n    image: {BUSYBOX}\n    command: ['true']\n")
+    assert devrun("up", "-d", "-p", project_name, cwd=tmp_path, timeout=60).returncode == 0
+    docker_client.containers.get(f"{project_name}-app").wait(timeout=10)
+    res = devrun("exec", "-p", project_name, "app", "ls", cwd=tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "devrun: app is not running (exited); start it with `devrun up app`"
