@@ -185,7 +185,14 @@ class LiveReload:
             if code != 0:
                 raise EngineError(f"`{' '.join(step.argv or ())}` exited with code {code}")
         elif step.kind == "signal":
-            s.engine.kill(cid, step.signal or "SIGHUP")
+            try:
+                s.engine.kill(cid, step.signal or "SIGHUP")
+            except EngineError:
+                if s.engine.inspect(cid)["State"].get("Running"):
+                    raise
+                # the app crashed (say, on the bad edit being fixed now): a fresh start loads the new code
+                s.restart_service(service)
+                return "start (was not running)"
         elif step.kind == "restart":
             mode = s.restart_service(service)
             return f"restart ({mode})"

@@ -232,7 +232,12 @@ class Session:
         """Restart one service the fastest way its container allows; returns
         "process" or "container". Logs stay attached either way."""
         cid = self.containers[service]
-        mode = self.engine.inspect(cid)["Config"].get("Labels", {}).get("dev.devrun.restart-mode", "container")
+        info = self.engine.inspect(cid)
+        if not info["State"].get("Running"):
+            # the app crashed (say, on the bad edit being fixed now): start it again on the new code
+            self.engine.start(cid)
+            return "container"
+        mode = info["Config"].get("Labels", {}).get("dev.devrun.restart-mode", "container")
         if mode == "process":
             self.engine.restart_process(cid)
             return "process"

@@ -14,7 +14,7 @@ import pytest
 
 from devrun.errors import UsageError
 from tests.conftest import BUSYBOX, devrun
-from tests.live_helpers import DevrunUp, free_port
+from tests.live_helpers import DevrunUp, free_port, wait_until
 
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
 
@@ -185,3 +185,34 @@ def test_exec_into_a_stopped_service_says_what_to_do(tmp_path: Path, project_nam
     res = devrun("exec", "-p", project_name, "app", "ls", cwd=tmp_path)
     assert res.returncode == 1
     assert res.stderr.strip() == "devrun: app is not running (exited); start it with `devrun up app`"
+
+
+@pytest.mark.parametrize("action", ["restart", "signal"])
+def test_saving_the_fix_after_a_crash_starts_the_app_again(tmp_path: Path, project_name, docker_client, action):
+    """The everyday loop: a bad edit crashes the app, the fixed file is saved.
+    The restart (SIGUSR2) or signal (SIGHUP) failed with 'Container ... is not
+    running' and the app stayed down."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.sh").write_text("echo first; exec sleep 1000\n")
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: ["sh", "/src/app.sh"]
+    volumes: ["./src:/src"]
+    watch:
+      - path: src
+        action: {action}
+""")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        (src / "app.sh").write_text("exit 3\n")
+        if action == "signal":  # a HUP does not crash it: stop it the way the bad edit would
+            docker_client.containers.get(f"{project_name}-app").kill("SIGKILL")
+        up.wait_for("container_exited", timeout=20)
+        (src / "app.sh").write_text("echo fixed; exec sleep 1000\n")
+        ok = [a for a in up.wait_for("action_finished", timeout=20, count=2 if action == "restart" else 1) if a["ok"]]
+        assert ok, up.tail()
+        wait_until(lambda: docker_client.containers.get(f"{project_name}-app").status == "running", 10, what="app running")
+        wait_until(lambda: any(e.get("line") == "fixed" for e in up.of("log")), 10, what="the fixed app's log line")
