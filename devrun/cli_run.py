@@ -156,6 +156,18 @@ def tail_lines(value: str) -> str:
     raise UsageError(f"--tail {value}: give a number of lines (0 or more) or 'all'")
 
 
+def _next_running(engine, project: str, service: str, poll: float = 0.25) -> str | None:
+    """The id of the service's container once it runs; None once it has none."""
+    while True:
+        mine = [o for o in engine.project_containers(project) if o.service == service]
+        if not mine:
+            return None
+        running = [o for o in mine if o.state == "running"]
+        if running:
+            return running[0].id
+        time.sleep(poll)
+
+
 @app.command("logs")
 def logs_cmd(
     ctx: typer.Context,
@@ -179,8 +191,17 @@ def logs_cmd(
     printer.set_services([o.service for o in found])
 
     def show(o) -> None:
-        for stream, line in engine.logs(o.id, follow=follow, tail=tail):
-            printer.log(o.service, stream, line)
+        cid: str | None = o.id
+        since: float | None = None
+        while cid is not None:
+            for stream, line in engine.logs(cid, follow=follow, tail=tail if since is None else "all", since=since):
+                printer.log(o.service, stream, line)
+            if not follow:
+                return
+            # the engine ends a follow when the container stops: pick it up again
+            # when it (or the container that replaced it) runs, as compose does
+            since = time.time()
+            cid = _next_running(engine, cfg.name, o.service)
 
     if not follow:
         for o in found:

@@ -4,6 +4,7 @@ where the behaviour depends on Docker."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -216,3 +217,28 @@ services:
         assert ok, up.tail()
         wait_until(lambda: docker_client.containers.get(f"{project_name}-app").status == "running", 10, what="app running")
         wait_until(lambda: any(e.get("line") == "fixed" for e in up.of("log")), 10, what="the fixed app's log line")
+
+
+def test_logs_follow_carries_on_across_a_container_restart(tmp_path: Path, project_name, docker_client):
+    """`devrun logs -f` ended at the first container restart (the engine ends
+    a follow when the container stops); now it picks the container up again,
+    and ends when the service has no container any more (`devrun down`)."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: ["sh", "-c", "echo hello; exec sleep 1000"]
+    restart_mode: container
+""")
+    assert devrun("up", "-d", "-p", project_name, cwd=tmp_path, timeout=60).returncode == 0
+    follow = subprocess.Popen([sys.executable, "-m", "devrun", "logs", "-f", "-p", project_name], cwd=tmp_path,
+                              stdout=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    try:
+        assert follow.stdout is not None
+        assert follow.stdout.readline().strip() == "app    | hello"
+        docker_client.containers.get(f"{project_name}-app").restart(timeout=1)
+        assert follow.stdout.readline().strip() == "app    | hello"  # the restarted container's line
+        assert devrun("down", "-p", project_name, cwd=tmp_path, timeout=60).returncode == 0
+        assert follow.wait(10) == 0
+    finally:
+        follow.kill()
