@@ -127,7 +127,8 @@ def dockerfile_service(facts: DockerfileFacts, entries: list[str]) -> tuple[dict
         service["ports"] = [f"{p}:{p}" for p in facts.exposes]
     restart: dict[str, Any] = {"path": sources if len(sources) > 1 else sources[0], "action": "restart"}
     if "." in sources:
-        restart["ignore"] = [*deps, "Dockerfile", ".dockerignore", "devrun.yaml"]
+        # devrun.yaml and .env edits already reload the config (recreating what changed): no extra restart
+        restart["ignore"] = [*deps, "Dockerfile", ".dockerignore", "devrun.yaml", ".env"]
     if "package.json" in entries:
         restart.setdefault("ignore", []).append("node_modules/")
     service["watch"] = [restart]

@@ -242,3 +242,13 @@ services:
         assert follow.wait(10) == 0
     finally:
         follow.kill()
+
+
+def test_init_restart_rule_leaves_dotenv_to_the_config_reload(tmp_path: Path):
+    """An .env edit both reloaded the config (recreate) and fired the `.` restart rule."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nWORKDIR /app\nCOPY . .\n")
+    assert devrun("init", cwd=tmp_path).returncode == 0
+    import yaml
+
+    restart = yaml.safe_load((tmp_path / "devrun.yaml").read_text())["services"]["app"]["watch"][0]
+    assert restart["path"] == "." and {".env", "devrun.yaml"} <= set(restart["ignore"])
