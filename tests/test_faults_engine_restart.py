@@ -2,7 +2,7 @@
 
 The machine's dockerd is shared (other engineers, CI), so it is never stopped:
 each test starts a PRIVATE dockerd on its own socket, data root and exec root
-(its own managed containerd under the exec root, no default bridge, no
+(its own managed containerd under the exec root, its own default bridge, no
 iptables, `--live-restore` so containers outlive the daemon), loads busybox
 into it, points `devrun up --json` at it through DOCKER_HOST, then stops the
 daemon (SIGTERM) and, in the first test, starts it again with the same
@@ -76,9 +76,18 @@ class PrivateEngine:
         self.bridges: set[str] = set()  # host interfaces of its networks, deleted if the daemon cannot
         used = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
         octet = random.choice([n for n in range(200, 250) if f"10.{n}." not in used])
+        # A default bridge of its own: with `--bridge none` dockerd deletes the host's
+        # docker0 at start (removeDefaultBridgeInterface), breaking the main daemon's builds.
+        self.own_bridge = f"dvrit{octet}"
+        subprocess.run(["ip", "link", "delete", self.own_bridge], capture_output=True)
+        for cmd in (["ip", "link", "add", "name", self.own_bridge, "type", "bridge"],
+                    ["ip", "addr", "add", f"10.{octet}.254.1/24", "dev", self.own_bridge],
+                    ["ip", "link", "set", self.own_bridge, "up"]):
+            subprocess.run(cmd, check=True, capture_output=True)
+        self.bridges.add(self.own_bridge)
         self.args = [
             "dockerd", "--host", self.host, "--data-root", f"{self.root}/root", "--exec-root", f"{self.root}/exec",
-            "--pidfile", f"{self.root}/docker.pid", "--bridge", "none", "--iptables=false", "--ip-masq=false",
+            "--pidfile", f"{self.root}/docker.pid", "--bridge", self.own_bridge, "--iptables=false", "--ip-masq=false",
             "--live-restore", "--default-address-pool", f"base=10.{octet}.0.0/16,size=24",
         ]
 
@@ -168,6 +177,7 @@ def engine(docker_client):
             pytest.fail(f"private dockerd required in CI: {why}")
         pytest.skip(why)
     private = PrivateEngine()
+    had_docker0 = Path("/sys/class/net/docker0").exists()
     try:
         try:
             private.start()
@@ -183,6 +193,8 @@ def engine(docker_client):
         private.destroy()
         docker_client.ping()  # the shared daemon never noticed
     assert not private.root.exists() and not _pids_mentioning(str(private.root))
+    # the shared daemon's default bridge is untouched (image builds with RUN need it)
+    assert had_docker0 <= Path("/sys/class/net/docker0").exists(), "the private dockerd removed docker0"
 
 
 def make_project(folder: Path) -> None:
