@@ -59,6 +59,7 @@ class EngineEvent:
     service: str
     time: float
     exit_code: int | None = None
+    signal: int | None = None  # kill events: the signal number sent
 
 
 class EventStream:
@@ -78,6 +79,7 @@ class EventStream:
                     service=attrs.get(labels.SERVICE, ""),
                     time=raw.get("timeNano", 0) / _NS or float(raw.get("time", 0)),
                     exit_code=int(code) if code is not None else None,
+                    signal=int(attrs["signal"]) if str(attrs.get("signal", "")).isdigit() else None,
                 )
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError):
             return  # closed, or the engine went away

@@ -198,6 +198,7 @@ class Session:
         self.stopping = 0  # stop requests seen
         self._stop_signal = signal.SIGINT
         self._expected_stops: set[str] = set()
+        self._stopped_outside: set[str] = set()
         self._died_at: dict[str, float] = {}
         self._started_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
@@ -227,6 +228,10 @@ class Session:
     def expect_stop(self, container_id: str) -> None:
         """A stop devrun itself causes (rebuild, reload): not a crash to report."""
         self._expected_stops.add(container_id)
+
+    def _stop_signal_number(self, service: str) -> int | None:
+        svc = self.cfg.project.services.get(service)
+        return int(getattr(signal.Signals, svc.stop_signal, signal.SIGTERM)) if svc else None
 
     def restart_service(self, service: str) -> str:
         """Restart one service the fastest way its container allows; returns
@@ -314,13 +319,21 @@ class Session:
         cid = ev.container_id
         if ev.action == "start":
             self._expected_stops.discard(cid)
+            self._stopped_outside.discard(cid)
             self._started_at[cid] = time.monotonic()
             if cid in self._died_at:
                 # the old stream ended at the stop; continue right where it ended
                 self.logs.follow(ev.service, cid, self._died_at.pop(cid))
+        elif ev.action == "kill" and ev.signal == self._stop_signal_number(ev.service) and cid not in self._expected_stops:
+            # `docker stop` / `docker restart` from outside send the stop signal: a deliberate stop, not a crash
+            self._stopped_outside.add(cid)
         elif ev.action == "die":
             self._died_at[cid] = ev.time
             if self.stopping or cid in self._expected_stops:
+                return
+            if cid in self._stopped_outside:
+                self._stopped_outside.discard(cid)
+                self.printer.info(f"{ev.service} was stopped outside devrun (exit {ev.exit_code}); devrun leaves it stopped (`devrun restart {ev.service}` starts it)")
                 return
             self._report_exit(ev.service, cid, ev.exit_code)
         elif ev.action == "destroy" and not self.stopping and cid not in self._expected_stops:

@@ -109,3 +109,28 @@ services:
         assert docker_client.containers.get(f"{project_name}-other").status == "running"
         names = [c.name for c in docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"})]
         assert names == [f"{project_name}-other"]
+
+
+def test_docker_stop_and_restart_from_outside_are_not_crashes(tmp_path, project_name, docker_client):
+    """`docker restart` / `docker stop` send the stop signal: devrun says what
+    happened, does not report a crash and does not restart on its own."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: {json.dumps(APP)}
+    restart: on-failure
+    stop_grace_period: 1s
+""")
+    name = f"{project_name}-app"
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        wait_until(lambda: len(runs(up)) == 1, 10, what="first run")
+        docker_client.containers.get(name).restart(timeout=1)
+        wait_until(lambda: len(runs(up)) == 2, 10, what="log stream back after docker restart")
+        docker_client.containers.get(name).stop(timeout=1)
+        up.wait_for("info", timeout=10, count=2)
+        assert not up.of("container_exited"), up.tail()
+        assert not [e for e in up.of("info") if "restarting" in e["message"]], up.tail()
+        assert docker_client.containers.get(name).status == "exited"
+        assert any("stopped outside devrun" in e["message"] for e in up.of("info"))
