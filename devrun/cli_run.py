@@ -15,7 +15,8 @@ from typing import Annotated
 import typer
 
 from devrun.cli import FileOpt, JsonOpt, ProjectOpt, app, globals_
-from devrun.errors import DevrunError, UsageError
+from devrun.config import normalise_project_name
+from devrun.errors import ConfigError, DevrunError, Problem, UsageError
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(help="Services (default: all).", show_default=False)]
 
@@ -72,7 +73,22 @@ def down_cmd(
     from devrun.engine import Engine
     from devrun.output import Printer
 
-    cfg, g = _load(ctx, file, project)
+    try:
+        cfg, g = _load(ctx, file, project)
+    except ConfigError as e:
+        # a broken devrun.yaml must not keep anyone from cleaning up: -p names the project
+        g = globals_(ctx, file, project)
+        if not g.project:
+            raise ConfigError([*e.problems, Problem(e.problems[0].file, None, None, "", "fix the config, or run `devrun down -p PROJECT` to remove the project's containers by their labels")]) from None
+        name = normalise_project_name(g.project)
+        printer = Printer(quiet=g.quiet)
+        printer.warn(f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}")
+        engine = Engine.connect()
+        pid = runner.stop_running_up(name, timeout=20)
+        if pid is not None:
+            printer.info(f"stopped the running `devrun up` of {name} (pid {pid})")
+        lifecycle.down_by_labels(engine, name, printer, volumes=volumes)
+        return
     engine, printer = Engine.connect(), Printer(quiet=g.quiet)
     # a running `devrun up` would see its containers go and recreate them: ask it to stop first
     grace = max((s.stop_grace_period for s in cfg.project.services.values()), default=10.0)

@@ -192,17 +192,28 @@ def down(engine: Engine, cfg: LoadedConfig, printer: Printer, *, volumes: bool =
     found = engine.project_containers(cfg.name)
     mine = [o for o in found if remove_orphans or o.service in cfg.project.services]
     grace = {n: s.stop_grace_period for n, s in cfg.project.services.items()}
-    stop_containers(engine, [(o.id, grace.get(o.service, 10.0)) for o in mine if o.state in plan.RUNNING_STATES])
-    for o in mine:
-        engine.remove(o.id)
-        printer.event("service_stopped", service=o.service)
     left = [o for o in found if o not in mine]
     if left:
         printer.warn(f"containers of services no longer in the config stay: {', '.join(o.name for o in left)} (use --remove-orphans)")
-    else:
-        for net in engine.project_networks(cfg.name):
+    _take_down(engine, cfg.name, printer, mine, grace, volumes=volumes, networks=not left)
+
+
+def down_by_labels(engine: Engine, project: str, printer: Printer, *, volumes: bool = False) -> None:
+    """`down` without a readable config: everything carrying the project label
+    goes, each container with the default grace period."""
+    _take_down(engine, project, printer, engine.project_containers(project), {}, volumes=volumes, networks=True)
+
+
+def _take_down(engine: Engine, project: str, printer: Printer, containers: list, grace: dict[str, float], *,
+               volumes: bool, networks: bool) -> None:
+    stop_containers(engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES])
+    for o in containers:
+        engine.remove(o.id)
+        printer.event("service_stopped", service=o.service)
+    if networks:
+        for net in engine.project_networks(project):
             engine.remove_network(net)
     if volumes:
-        for vol in engine.project_volumes(cfg.name):
+        for vol in engine.project_volumes(project):
             engine.remove_volume(vol)
             printer.info(f"removed volume {vol}")

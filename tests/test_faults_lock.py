@@ -78,3 +78,18 @@ def test_second_up_in_the_same_project_is_refused(tmp_path, project_name, docker
     # the lock is released when up ends: a new up works
     res = devrun("up", "-d", "-p", project_name, cwd=tmp_path, timeout=60)
     assert res.returncode == 0, res.stderr
+
+
+def test_down_with_a_broken_config_removes_by_label_with_p(tmp_path, project_name, docker_client):
+    """A broken devrun.yaml must not keep anyone from cleaning up."""
+    (tmp_path / "devrun.yaml").write_text(f"services:\n  app:\n    image: {BUSYBOX}\n    command: [sleep, '300']\nvolumes:\n  data:\n")
+    r = devrun("up", "-d", "-p", project_name, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    (tmp_path / "devrun.yaml").write_text("services:\n  app:\n    image: [broken\n")
+    r = devrun("down", cwd=tmp_path)
+    assert r.returncode == 2 and "devrun down -p PROJECT" in r.stderr and "Traceback" not in r.stderr
+    r = devrun("down", "-p", project_name, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    flt = {"label": f"dev.devrun.project={project_name}"}
+    assert not docker_client.containers.list(all=True, filters=flt)
+    assert not docker_client.networks.list(filters=flt)
