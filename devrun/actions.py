@@ -43,7 +43,10 @@ class ChangeBatch:
     rules: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
     def merge(self, other: ChangeBatch) -> ChangeBatch:
-        rules = {i: self.rules.get(i, frozenset()) | other.rules.get(i, frozenset()) for i in {*self.rules, *other.rules}}
+        rules = {
+            i: self.rules.get(i, frozenset()) | other.rules.get(i, frozenset())
+            for i in {*self.rules, *other.rules}
+        }
         return ChangeBatch(self.service, self.paths | other.paths, rules)
 
 
@@ -80,10 +83,14 @@ def plan_actions(rules: Sequence[WatchRule], matched: Mapping[int, frozenset[str
             signals.setdefault(rules[i].signal or "SIGHUP", []).append(i)
     if restart:
         covered = restart + [i for idx in signals.values() for i in idx]
-        steps.append(Step("restart", tuple(sorted(covered)), frozenset().union(*(matched[i] for i in covered))))
+        steps.append(
+            Step("restart", tuple(sorted(covered)), frozenset().union(*(matched[i] for i in covered)))
+        )
     else:
         for sig, idx in signals.items():
-            steps.append(Step("signal", tuple(idx), frozenset().union(*(matched[i] for i in idx)), signal=sig))
+            steps.append(
+                Step("signal", tuple(idx), frozenset().union(*(matched[i] for i in idx)), signal=sig)
+            )
     return steps
 
 
@@ -92,7 +99,9 @@ class ServiceWorker:
     merges everything queued before each run, so changes that arrive during
     an action become exactly one follow-up run."""
 
-    def __init__(self, service: str, run: Callable[[ChangeBatch], None], on_error: Callable[[str, BaseException], None]):
+    def __init__(
+        self, service: str, run: Callable[[ChangeBatch], None], on_error: Callable[[str, BaseException], None]
+    ):
         self.service = service
         self._run = run
         self._on_error = on_error

@@ -80,7 +80,11 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
     for sname, svc in project.services.items():
         base = ("services", sname)
         if not NAME_RE.match(sname):
-            add(base, f"service name '{sname}' may use letters, digits, '_', '.', '-' and must start with a letter or digit", key=True)
+            add(
+                base,
+                f"service name '{sname}' may use letters, digits, '_', '.', '-' and must start with a letter or digit",
+                key=True,
+            )
         if not svc.image and not svc.build:
             add(base, "needs `image` or `build`", key=True)
         if svc.build:
@@ -90,7 +94,10 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
             # the engine would be sent the whole tree: refuse / and home like mounts
             why = host_path_refusal(ctx) if ctx in (Path("/"), home) else None
             if why:
-                add((*base, "build", "context"), f"{why} to the build; list it under allow_host_paths to allow it")
+                add(
+                    (*base, "build", "context"),
+                    f"{why} to the build; list it under allow_host_paths to allow it",
+                )
             elif not ctx.is_dir():
                 add((*base, "build", "context"), f"build context {ctx} is not a folder")
             elif not (ctx / svc.build.dockerfile).is_file():
@@ -129,7 +136,10 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
             key = (port.protocol, port.published)
             other = published.get(key)
             if other:
-                add((*base, "ports", i), f"host port {port.published}/{port.protocol} is already published by {other}")
+                add(
+                    (*base, "ports", i),
+                    f"host port {port.published}/{port.protocol} is already published by {other}",
+                )
             published[key] = f"services.{sname}.ports"
 
         for i, m in enumerate(svc.volumes):
@@ -149,14 +159,26 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                     add(loc, f"bind source {m.source} does not exist ({p}); create it or fix the path")
                 m.source = str(p)
             elif m.source and m.source not in project.volumes:
-                add(loc, f"named volume '{m.source}' is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}")
+                add(
+                    loc,
+                    f"named volume '{m.source}' is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}",
+                )
 
         if svc.privileged and not project.allow_privileged:
-            add((*base, "privileged"), "privileged containers can take over the host; set allow_privileged: true at the top level to allow it")
+            add(
+                (*base, "privileged"),
+                "privileged containers can take over the host; set allow_privileged: true at the top level to allow it",
+            )
         if svc.cap_add and not project.allow_cap_add:
-            add((*base, "cap_add"), "added capabilities widen what the container can do to the host; set allow_cap_add: true to allow it")
+            add(
+                (*base, "cap_add"),
+                "added capabilities widen what the container can do to the host; set allow_cap_add: true to allow it",
+            )
         if svc.network_mode == "host" and not project.allow_host_network:
-            add((*base, "network_mode"), "host networking exposes every port of the container; set allow_host_network: true to allow it")
+            add(
+                (*base, "network_mode"),
+                "host networking exposes every port of the container; set allow_host_network: true to allow it",
+            )
 
         for r, rule in enumerate(svc.watch):
             rloc = (*base, "watch", r)
@@ -166,7 +188,10 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 rule.signal = "SIGHUP"
             if rule.action == "rebuild" and not svc.build:
                 # as compose refuses it: without `build:` a rebuild would silently do nothing
-                add((*rloc, "action"), "action rebuild needs `build:` on the service (an image is not rebuilt); add `build:` or use restart")
+                add(
+                    (*rloc, "action"),
+                    "action rebuild needs `build:` on the service (an image is not rebuilt); add `build:` or use restart",
+                )
             if rule.action in EXEC_ACTIONS and not rule.exec:
                 add(rloc, f"action {rule.action} needs `exec` (the command to run)")
             if rule.exec and rule.action not in EXEC_ACTIONS:
@@ -175,12 +200,19 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 if not rule.target:
                     add(rloc, f"action {rule.action} needs `target` (the container path to sync into)")
                 elif not rule.target.startswith("/") or ".." in Path(rule.target).parts:
-                    add((*rloc, "target"), f"target {rule.target!r} must be an absolute container path without '..'")
+                    add(
+                        (*rloc, "target"),
+                        f"target {rule.target!r} must be an absolute container path without '..'",
+                    )
             elif rule.target:
                 add((*rloc, "target"), f"`target` only applies to sync actions, not {rule.action}")
             resolved = []
             for j, pat in enumerate(rule.path):
-                ploc = (*rloc, "path", j) if len(rule.path) > 1 or (*rloc, "path", j) in marks.values else (*rloc, "path")
+                ploc = (
+                    (*rloc, "path", j)
+                    if len(rule.path) > 1 or (*rloc, "path", j) in marks.values
+                    else (*rloc, "path")
+                )
                 p = Path(os.path.expanduser(pat))
                 full = os.path.normpath(p if p.is_absolute() else root / p)
                 if not _is_within(Path(full), root) and not any(_is_within(Path(full), a) for a in allowed):

@@ -34,8 +34,12 @@ class Globals:
     quiet: bool = False
 
 
-FileOpt = Annotated[str | None, typer.Option("--file", "-f", help="Path to devrun.yaml (default: nearest one upwards).")]
-ProjectOpt = Annotated[str | None, typer.Option("--project", "-p", help="Project name (default: `name:` or the folder's name).")]
+FileOpt = Annotated[
+    str | None, typer.Option("--file", "-f", help="Path to devrun.yaml (default: nearest one upwards).")
+]
+ProjectOpt = Annotated[
+    str | None, typer.Option("--project", "-p", help="Project name (default: `name:` or the folder's name).")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (newline-delimited JSON).")]
 
 
@@ -57,7 +61,9 @@ def _root(
     project: ProjectOpt = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and service logs.")] = False,
-    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")] = None,
+    version: Annotated[
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = None,
 ) -> None:
     if no_color:
         os.environ["NO_COLOR"] = "1"
@@ -70,7 +76,9 @@ def config_cmd(
     file: FileOpt = None,
     project: ProjectOpt = None,
     as_json: JsonOpt = False,
-    show_secrets: Annotated[bool, typer.Option("--show-secrets", help="Print secret-looking values unmasked.")] = False,
+    show_secrets: Annotated[
+        bool, typer.Option("--show-secrets", help="Print secret-looking values unmasked.")
+    ] = False,
 ) -> None:
     """Validate devrun.yaml and print the resolved config."""
     from devrun import loader

@@ -31,7 +31,9 @@ def _load(ctx: typer.Context, file: str | None, project: str | None):
 def _check_services(cfg, names: list[str] | None) -> list[str]:
     unknown = [n for n in names or [] if n not in cfg.project.services]
     if unknown:
-        raise UsageError(f"no service named {', '.join(unknown)}; services: {', '.join(sorted(cfg.project.services))}")
+        raise UsageError(
+            f"no service named {', '.join(unknown)}; services: {', '.join(sorted(cfg.project.services))}"
+        )
     return list(names or [])
 
 
@@ -55,16 +57,29 @@ def up_cmd(
     from devrun import live
 
     hook, before_start = live.extend()
-    code = runner.up(cfg, printer, services=_check_services(cfg, services), detach=detach, build=build, watch=not no_watch,
-                     extend=hook, before_start=before_start)
+    code = runner.up(
+        cfg,
+        printer,
+        services=_check_services(cfg, services),
+        detach=detach,
+        build=build,
+        watch=not no_watch,
+        extend=hook,
+        before_start=before_start,
+    )
     raise typer.Exit(code)
 
 
 @app.command("down")
 def down_cmd(
     ctx: typer.Context,
-    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Also remove named volumes (their data is lost).")] = False,
-    remove_orphans: Annotated[bool, typer.Option("--remove-orphans", help="Also remove containers of services no longer in the config.")] = False,
+    volumes: Annotated[
+        bool, typer.Option("--volumes", "-v", help="Also remove named volumes (their data is lost).")
+    ] = False,
+    remove_orphans: Annotated[
+        bool,
+        typer.Option("--remove-orphans", help="Also remove containers of services no longer in the config."),
+    ] = False,
     file: FileOpt = None,
     project: ProjectOpt = None,
 ) -> None:
@@ -79,10 +94,23 @@ def down_cmd(
         # a broken devrun.yaml must not keep anyone from cleaning up: -p names the project
         g = globals_(ctx, file, project)
         if not g.project:
-            raise ConfigError([*e.problems, Problem(e.problems[0].file, None, None, "", "fix the config, or run `devrun down -p PROJECT` to remove the project's containers by their labels")]) from None
+            raise ConfigError(
+                [
+                    *e.problems,
+                    Problem(
+                        e.problems[0].file,
+                        None,
+                        None,
+                        "",
+                        "fix the config, or run `devrun down -p PROJECT` to remove the project's containers by their labels",
+                    ),
+                ]
+            ) from None
         name = normalise_project_name(g.project)
         printer = Printer(quiet=g.quiet)
-        printer.warn(f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}")
+        printer.warn(
+            f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}"
+        )
         engine = Engine.connect()
         pid = runner.stop_running_up(name, timeout=20)
         if pid is not None:
@@ -100,7 +128,9 @@ def down_cmd(
 
 def _uptime(started: str) -> float | None:
     try:
-        t = datetime.fromisoformat(started[:26].rstrip("Z") + "+00:00" if "." in started else started.replace("Z", "+00:00"))
+        t = datetime.fromisoformat(
+            started[:26].rstrip("Z") + "+00:00" if "." in started else started.replace("Z", "+00:00")
+        )
     except ValueError:
         return None
     return max(0.0, time.time() - t.timestamp())
@@ -114,25 +144,36 @@ def ps_rows(engine, cfg) -> list[dict]:
         ports = []
         for target, binds in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
             for b in binds or []:
-                ports.append({"host_ip": b["HostIp"], "published": int(b["HostPort"]), "target": int(target.split("/")[0]), "protocol": target.split("/")[1]})
+                ports.append(
+                    {
+                        "host_ip": b["HostIp"],
+                        "published": int(b["HostPort"]),
+                        "target": int(target.split("/")[0]),
+                        "protocol": target.split("/")[1],
+                    }
+                )
         running = state.get("Running", False)
-        rows.append({
-            "service": o.service,
-            "container": o.name,
-            "id": o.id[:12],
-            "state": state.get("Status", o.state),
-            "exit_code": None if running else state.get("ExitCode"),
-            "health": (state.get("Health") or {}).get("Status"),
-            "ports": ports,
-            "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
-            "restart_count": info.get("RestartCount", 0),
-            "restart_mode": o.restart_mode,
-        })
+        rows.append(
+            {
+                "service": o.service,
+                "container": o.name,
+                "id": o.id[:12],
+                "state": state.get("Status", o.state),
+                "exit_code": None if running else state.get("ExitCode"),
+                "health": (state.get("Health") or {}).get("Status"),
+                "ports": ports,
+                "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
+                "restart_count": info.get("RestartCount", 0),
+                "restart_mode": o.restart_mode,
+            }
+        )
     return rows
 
 
 @app.command("ps")
-def ps_cmd(ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, project: ProjectOpt = None) -> None:
+def ps_cmd(
+    ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, project: ProjectOpt = None
+) -> None:
     """Each service's container, state, health, ports, uptime and restarts."""
     from devrun.engine import Engine
 
@@ -141,8 +182,11 @@ def ps_cmd(ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, p
     for r in rows:
         for p in r["ports"]:
             if p["host_ip"] in ("0.0.0.0", "::", ""):
-                print(f"warning: {r['service']}: port {p['published']} is published on all interfaces ({p['host_ip']}), "
-                      "so other machines can reach it", file=sys.stderr)
+                print(
+                    f"warning: {r['service']}: port {p['published']} is published on all interfaces ({p['host_ip']}), "
+                    "so other machines can reach it",
+                    file=sys.stderr,
+                )
     if as_json:
         print(json.dumps(rows))
         return
@@ -151,15 +195,21 @@ def ps_cmd(ctx: typer.Context, as_json: JsonOpt = False, file: FileOpt = None, p
         return
     print(f"{'SERVICE':<14} {'STATE':<10} {'HEALTH':<10} {'UPTIME':>8} {'RESTARTS':>8}  PORTS")
     for r in rows:
-        ports = ", ".join(f"{p['host_ip']}:{p['published']}->{p['target']}/{p['protocol']}" for p in r["ports"])
+        ports = ", ".join(
+            f"{p['host_ip']}:{p['published']}->{p['target']}/{p['protocol']}" for p in r["ports"]
+        )
         up = f"{int(r['uptime_s'])}s" if r["uptime_s"] is not None else "-"
-        print(f"{r['service']:<14} {r['state']:<10} {r['health'] or '-':<10} {up:>8} {r['restart_count']:>8}  {ports}")
+        print(
+            f"{r['service']:<14} {r['state']:<10} {r['health'] or '-':<10} {up:>8} {r['restart_count']:>8}  {ports}"
+        )
 
 
 def _containers_for(engine, cfg, services: list[str]) -> list:
     found = [o for o in engine.project_containers(cfg.name) if not services or o.service in services]
     if not found:
-        raise DevrunError(f"no containers for {', '.join(services) or 'project ' + cfg.name}; run `devrun up` first")
+        raise DevrunError(
+            f"no containers for {', '.join(services) or 'project ' + cfg.name}; run `devrun up` first"
+        )
     return found
 
 
@@ -189,7 +239,9 @@ def logs_cmd(
     ctx: typer.Context,
     services: ServicesArg = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming.")] = False,
-    tail: Annotated[str, typer.Option("--tail", "-n", help="Lines from the end of each log, or 'all'.")] = "all",
+    tail: Annotated[
+        str, typer.Option("--tail", "-n", help="Lines from the end of each log, or 'all'.")
+    ] = "all",
     as_json: JsonOpt = False,
     # -f means --follow here, as in `docker compose logs -f`; `devrun -f FILE logs` still picks the file
     file: Annotated[str | None, typer.Option("--file", help="Path to devrun.yaml.")] = None,
@@ -210,7 +262,9 @@ def logs_cmd(
         cid: str | None = o.id
         since: float | None = None
         while cid is not None:
-            for stream, line in engine.logs(cid, follow=follow, tail=tail if since is None else "all", since=since):
+            for stream, line in engine.logs(
+                cid, follow=follow, tail=tail if since is None else "all", since=since
+            ):
                 printer.log(o.service, stream, line)
             if not follow:
                 return
@@ -261,7 +315,9 @@ def exec_cmd(
 
 
 @app.command("restart")
-def restart_cmd(ctx: typer.Context, services: ServicesArg = None, file: FileOpt = None, project: ProjectOpt = None) -> None:
+def restart_cmd(
+    ctx: typer.Context, services: ServicesArg = None, file: FileOpt = None, project: ProjectOpt = None
+) -> None:
     """Restart services (in-place process restart when the container allows it)."""
     from devrun.engine import Engine
     from devrun.output import Printer
@@ -275,5 +331,10 @@ def restart_cmd(ctx: typer.Context, services: ServicesArg = None, file: FileOpt 
         if mode == "process":
             engine.restart_process(o.id)
         else:
-            engine.restart(o.id, cfg.project.services.get(o.service).stop_grace_period if o.service in cfg.project.services else 10)
+            engine.restart(
+                o.id,
+                cfg.project.services.get(o.service).stop_grace_period
+                if o.service in cfg.project.services
+                else 10,
+            )
         printer.info(f"restarted {o.service} ({mode} mode, {int((time.monotonic() - t0) * 1000)} ms)")

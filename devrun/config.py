@@ -296,7 +296,10 @@ class VolumeSpec(Strict):
 class Project(Strict):
     name: str | None = None
     services: dict[str, Service] = Field(min_length=1)
-    volumes: Annotated[dict[str, VolumeSpec], BeforeValidator(lambda v: {k: (x or {}) for k, x in v.items()} if isinstance(v, dict) else v)] = Field(default_factory=dict)
+    volumes: Annotated[
+        dict[str, VolumeSpec],
+        BeforeValidator(lambda v: {k: (x or {}) for k, x in v.items()} if isinstance(v, dict) else v),
+    ] = Field(default_factory=dict)
     # force polling for file systems without change events (network mounts, WSL /mnt)
     poll: bool = False
     # opt-ins for what devrun refuses by default

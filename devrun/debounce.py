@@ -52,7 +52,9 @@ class _Pending:
 
 
 class Debouncer:
-    def __init__(self, quiet: float, max_wait: float, drip_quiet: float | None = None, drip_gap: float | None = None) -> None:
+    def __init__(
+        self, quiet: float, max_wait: float, drip_quiet: float | None = None, drip_gap: float | None = None
+    ) -> None:
         self.quiet = quiet
         self.max_wait = max_wait
         self.drip_quiet = max(quiet, drip_quiet if drip_quiet is not None else 0.5)

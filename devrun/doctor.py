@@ -65,14 +65,16 @@ def platform_check(system: str, proc_version: str, root: str | None) -> Check:
     if system == "darwin" or system.startswith("win"):
         name = "macOS" if system == "darwin" else "Windows"
         return Check(
-            "platform", WARN,
+            "platform",
+            WARN,
             f"{name}: bind mounts cross Docker Desktop's VM (slower file I/O) and there is no inotify, devrun polls every 0.4 s",
             "prefer `sync` rules over bind mounts for big trees; keep watched folders small",
         )
     if "microsoft" in proc_version.lower():
         if root is not None and (root == "/mnt" or root.startswith("/mnt/")):
             return Check(
-                "platform", WARN,
+                "platform",
+                WARN,
                 f"WSL: the project is on a Windows drive ({root}): no file events reach Linux and bind mounts are slow",
                 "move the project into the Linux file system (e.g. ~/src), or set `poll: true` in devrun.yaml",
             )
@@ -82,18 +84,29 @@ def platform_check(system: str, proc_version: str, root: str | None) -> Check:
     return Check("platform", WARN, f"{system}: untested platform; devrun polls for changes", None)
 
 
-def inotify_check(needed: int | None, limits: tuple[int, int] | None, used: tuple[int, int], poll: bool) -> Check:
+def inotify_check(
+    needed: int | None, limits: tuple[int, int] | None, used: tuple[int, int], poll: bool
+) -> Check:
     """Watches the config needs against what the user has left (pure).
     needed: directories devrun will watch (None without a config); limits:
     (max_user_watches, max_user_instances) or None without inotify; used:
     (watches, instances) already held by this user's processes."""
     if limits is None:
-        return Check("inotify", OK if poll or needed is None else WARN, "no inotify on this system: devrun polls for changes")
+        return Check(
+            "inotify",
+            OK if poll or needed is None else WARN,
+            "no inotify on this system: devrun polls for changes",
+        )
     max_watches, max_instances = limits
     used_watches, used_instances = used
     free = max(max_watches - used_watches, 0)
     if used_instances >= max_instances:
-        return Check("inotify", FAIL, f"all {max_instances} inotify instances of this user are in use; devrun needs one", INSTANCES_HINT)
+        return Check(
+            "inotify",
+            FAIL,
+            f"all {max_instances} inotify instances of this user are in use; devrun needs one",
+            INSTANCES_HINT,
+        )
     if poll:
         return Check("inotify", OK, "`poll: true` in devrun.yaml: devrun polls, no inotify watches needed")
     limits_text = f"{free:,} of {max_watches:,} watches and {max_instances - used_instances} of {max_instances} instances free"
@@ -101,13 +114,21 @@ def inotify_check(needed: int | None, limits: tuple[int, int] | None, used: tupl
         return Check("inotify", OK, limits_text)
     text = f"{needed:,} director{'y' if needed == 1 else 'ies'} to watch; {limits_text}"
     if needed > free:
-        return Check("inotify", FAIL, f"{text}: devrun would fall back to polling", f"{LIMIT_HINT} (or ignore big folders in the watch rules)")
+        return Check(
+            "inotify",
+            FAIL,
+            f"{text}: devrun would fall back to polling",
+            f"{LIMIT_HINT} (or ignore big folders in the watch rules)",
+        )
     return Check("inotify", OK, text)
 
 
 def read_inotify_limits(folder: str = INOTIFY_DIR) -> tuple[int, int] | None:
     try:
-        return (int(Path(folder, "max_user_watches").read_text()), int(Path(folder, "max_user_instances").read_text()))
+        return (
+            int(Path(folder, "max_user_watches").read_text()),
+            int(Path(folder, "max_user_instances").read_text()),
+        )
     except (OSError, ValueError):
         return None
 
@@ -149,7 +170,9 @@ def planned_watch_dirs(cfg: loader.LoadedConfig) -> int:
     dirs: set[str] = set()
     for root in router.roots:
         if not root.files_only and os.path.isdir(root.base) and not os.path.islink(root.base):
-            dirs.update(folder for folder, _entries in walk_kept(root.base, router.keep_dir, lambda _msg: None))
+            dirs.update(
+                folder for folder, _entries in walk_kept(root.base, router.keep_dir, lambda _msg: None)
+            )
             continue
         anchor = os.path.dirname(root.base) if root.files_only else root.base
         while not os.path.isdir(anchor) and os.path.dirname(anchor) != anchor:
@@ -170,7 +193,9 @@ def config_checks(problems: list[Problem]) -> list[Check]:
         kind = "config"
         if parts[0] == "services" and len(parts) > 2:
             kind = {"volumes": "bind", "build": "image", "ports": "port"}.get(parts[2], "config")
-        out.append(Check(kind, FAIL, str(p), "edit devrun.yaml at that line; `devrun config` checks it again"))
+        out.append(
+            Check(kind, FAIL, str(p), "edit devrun.yaml at that line; `devrun config` checks it again")
+        )
     return out
 
 
@@ -183,11 +208,19 @@ def port_checks(cfg: loader.LoadedConfig, ours: set[tuple[int, str]]) -> Iterato
             if (p.published, p.protocol) in ours:
                 yield Check("port", OK, f"{name}: {where} held by this project's running container")
             elif _port_taken(p.host_ip, p.published, p.protocol):
-                yield Check("port", FAIL, f"{name}: host port {where} is already in use",
-                            f"stop what listens on {p.published}, or change `ports:` of {name} in devrun.yaml")
+                yield Check(
+                    "port",
+                    FAIL,
+                    f"{name}: host port {where} is already in use",
+                    f"stop what listens on {p.published}, or change `ports:` of {name} in devrun.yaml",
+                )
             elif p.host_ip in ALL_INTERFACES:
-                yield Check("port", WARN, f"{name}: {where} is free but published on all interfaces (reachable from the network)",
-                            f"write \"127.0.0.1:{p.published}:{p.target}\" unless other machines must reach it")
+                yield Check(
+                    "port",
+                    WARN,
+                    f"{name}: {where} is free but published on all interfaces (reachable from the network)",
+                    f'write "127.0.0.1:{p.published}:{p.target}" unless other machines must reach it',
+                )
             else:
                 yield Check("port", OK, f"{name}: {where} free")
 
@@ -201,7 +234,12 @@ def bind_checks(cfg: loader.LoadedConfig) -> Iterator[Check]:
             if os.path.exists(m.source):
                 yield Check("bind", OK, f"{name}: {shown} -> {m.target} present")
             else:
-                yield Check("bind", FAIL, f"{name}: bind source {shown} is missing", f"create it (mkdir -p {shown}) or fix `volumes:`")
+                yield Check(
+                    "bind",
+                    FAIL,
+                    f"{name}: bind source {shown} is missing",
+                    f"create it (mkdir -p {shown}) or fix `volumes:`",
+                )
 
 
 def image_checks(cfg: loader.LoadedConfig, engine: Engine | None) -> Iterator[Check]:
@@ -211,7 +249,12 @@ def image_checks(cfg: loader.LoadedConfig, engine: Engine | None) -> Iterator[Ch
             context = svc.build.context
             dockerfile = Path(context, svc.build.dockerfile)
             if not dockerfile.is_file():
-                yield Check("image", FAIL, f"{name}: no {svc.build.dockerfile} in {_shown(context, cfg.root)}", "add it or fix `build:`")
+                yield Check(
+                    "image",
+                    FAIL,
+                    f"{name}: no {svc.build.dockerfile} in {_shown(context, cfg.root)}",
+                    "add it or fix `build:`",
+                )
                 continue
             built = engine is not None and engine.has_image(tag)
             state = "built" if built else "buildable, built at first `devrun up`"
@@ -221,8 +264,12 @@ def image_checks(cfg: loader.LoadedConfig, engine: Engine | None) -> Iterator[Ch
         elif engine.has_image(tag):
             yield Check("image", OK, f"{name}: {tag} present")
         else:
-            yield Check("image", FAIL, f"{name}: image {tag} is not present and has no `build:`",
-                        f"`docker pull {tag}` (devrun up pulls it when the registry is reachable), or add `build:`")
+            yield Check(
+                "image",
+                FAIL,
+                f"{name}: image {tag} is not present and has no `build:`",
+                f"`docker pull {tag}` (devrun up pulls it when the registry is reachable), or add `build:`",
+            )
 
 
 def _shown(path: str, root: Path) -> str:
@@ -242,8 +289,14 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
     except ConfigError:
         if file is not None:
             raise  # -f names a file that is not there: a usage mistake, not a finding
-        project_checks.append(Check("config", SKIP, "no devrun.yaml here or in a parent folder: only machine checks ran",
-                                    "`devrun init` writes one; or run doctor in the project folder or with -f FILE"))
+        project_checks.append(
+            Check(
+                "config",
+                SKIP,
+                "no devrun.yaml here or in a parent folder: only machine checks ran",
+                "`devrun init` writes one; or run doctor in the project folder or with -f FILE",
+            )
+        )
     else:
         try:
             cfg = loader.load(file, project_name=project)
@@ -252,7 +305,10 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
             project_checks.append(Check("config", SKIP, "project checks skipped until devrun.yaml loads"))
 
     engine_result, engine = engine_check()
-    checks = [engine_result, platform_check(sys.platform, _read("/proc/version"), str(cfg.root) if cfg else os.getcwd())]
+    checks = [
+        engine_result,
+        platform_check(sys.platform, _read("/proc/version"), str(cfg.root) if cfg else os.getcwd()),
+    ]
     needed = planned_watch_dirs(cfg) if cfg else None
     limits = read_inotify_limits()
     used = inotify_in_use() if limits else (0, 0)

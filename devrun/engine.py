@@ -27,7 +27,9 @@ from devrun.plan import ContainerSpec, ImageInfo, Observed
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
-_PORT_TAKEN = re.compile(r"(?:Bind for |listen tcp4? |listen udp4? )?([0-9.:\[\]a-f]*?):(\d+)(?: failed)?: (?:port is already allocated|bind: address already in use)")
+_PORT_TAKEN = re.compile(
+    r"(?:Bind for |listen tcp4? |listen udp4? )?([0-9.:\[\]a-f]*?):(\d+)(?: failed)?: (?:port is already allocated|bind: address already in use)"
+)
 _NS = 1_000_000_000
 
 Progress = Callable[[str], None]
@@ -81,7 +83,13 @@ class EventStream:
                     exit_code=int(code) if code is not None else None,
                     signal=int(attrs["signal"]) if str(attrs.get("signal", "")).isdigit() else None,
                 )
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError, AttributeError, ValueError):
+        except (
+            requests.exceptions.RequestException,
+            urllib3.exceptions.HTTPError,
+            OSError,
+            AttributeError,
+            ValueError,
+        ):
             return  # closed, or the engine went away
 
     def close(self) -> None:
@@ -101,7 +109,11 @@ class Engine:
     def connect(cls, timeout: float = 60) -> Engine:
         where = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
         try:
-            client = docker.DockerClient(base_url=where, timeout=int(timeout)) if "DOCKER_HOST" not in os.environ else docker.from_env(timeout=int(timeout))
+            client = (
+                docker.DockerClient(base_url=where, timeout=int(timeout))
+                if "DOCKER_HOST" not in os.environ
+                else docker.from_env(timeout=int(timeout))
+            )
             client.ping()
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
             reason = _reason(e).split("(")[0].strip().rstrip(":") or type(e).__name__
@@ -158,7 +170,13 @@ class Engine:
                 return self._shell_cache[image_id]
         found = False
         with translate(f"image {image_id[:19]}"):
-            c = self.api.create_container(image_id, command=["true"], entrypoint=[], labels={labels.VERSION: __version__}, network_disabled=True)
+            c = self.api.create_container(
+                image_id,
+                command=["true"],
+                entrypoint=[],
+                labels={labels.VERSION: __version__},
+                network_disabled=True,
+            )
             try:
                 stream, _stat = self.api.get_archive(c["Id"], "/bin/sh")
                 for _ in stream:
@@ -198,15 +216,24 @@ class Engine:
         step = ""
         try:
             stream = self.api.build(
-                path=spec.context, dockerfile=spec.dockerfile, tag=tag, buildargs=spec.args or None,
-                target=spec.target, rm=True, forcerm=True, decode=True, labels={labels.VERSION: __version__},
+                path=spec.context,
+                dockerfile=spec.dockerfile,
+                tag=tag,
+                buildargs=spec.args or None,
+                target=spec.target,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={labels.VERSION: __version__},
             )
             for item in stream:
                 if "error" in item:
                     tail = "\n".join(f"  {line}" for line in log[-10:])
                     where = f" at {step}" if step else ""
                     msg = item["error"].strip()
-                    raise EngineError(f"service {service}: build failed{where}: {msg}" + (f"\n{tail}" if tail else ""))
+                    raise EngineError(
+                        f"service {service}: build failed{where}: {msg}" + (f"\n{tail}" if tail else "")
+                    )
                 text = item.get("stream") or item.get("status") or ""
                 for line in text.splitlines():
                     if not line.strip():
@@ -234,10 +261,16 @@ class Engine:
                 f"remove or rename it (docker {kind} rm {name}), or pick another project name with -p"
             )
 
-    def find_clashes(self, project: str, containers: list[str], networks: list[str], volumes: list[str]) -> list[str]:
+    def find_clashes(
+        self, project: str, containers: list[str], networks: list[str], volumes: list[str]
+    ) -> list[str]:
         """Same-named resources that are not ours: each one an error line."""
         out: list[str] = []
-        checks = (("container", containers, self.api.inspect_container), ("network", networks, self.api.inspect_network), ("volume", volumes, self.api.inspect_volume))
+        checks = (
+            ("container", containers, self.api.inspect_container),
+            ("network", networks, self.api.inspect_network),
+            ("volume", volumes, self.api.inspect_volume),
+        )
         for kind, names, inspect in checks:
             for name in names:
                 try:
@@ -246,7 +279,9 @@ class Engine:
                     continue
                 except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
                     raise EngineError(f"{kind} {name}: {_reason(e)}") from None
-                found = (data.get("Config") or {}).get("Labels") if kind == "container" else data.get("Labels")
+                found = (
+                    (data.get("Config") or {}).get("Labels") if kind == "container" else data.get("Labels")
+                )
                 try:
                     self._owned(kind, name, found, project)
                 except EngineError as e:
@@ -259,7 +294,9 @@ class Engine:
                 if net["Name"] == name:
                     self._owned("network", name, net.get("Labels"), project)
                     return net["Id"]
-            net = self.api.create_network(name, driver="bridge", labels={labels.PROJECT: project, labels.VERSION: __version__})
+            net = self.api.create_network(
+                name, driver="bridge", labels={labels.PROJECT: project, labels.VERSION: __version__}
+            )
             return net["Id"]
 
     def ensure_volume(self, project: str, name: str, volume: str) -> str:
@@ -269,7 +306,9 @@ class Engine:
                 self._owned("volume", name, data.get("Labels"), project)
                 return name
             except docker.errors.NotFound:
-                self.api.create_volume(name, labels={labels.PROJECT: project, labels.VOLUME: volume, labels.VERSION: __version__})
+                self.api.create_volume(
+                    name, labels={labels.PROJECT: project, labels.VOLUME: volume, labels.VERSION: __version__}
+                )
                 return name
 
     def remove_network(self, name: str) -> None:
@@ -279,7 +318,10 @@ class Engine:
 
     def project_volumes(self, project: str) -> list[str]:
         with translate("list volumes"):
-            return [v["Name"] for v in (self.api.volumes(filters=labels.project_filter(project)).get("Volumes") or [])]
+            return [
+                v["Name"]
+                for v in (self.api.volumes(filters=labels.project_filter(project)).get("Volumes") or [])
+            ]
 
     def remove_volume(self, name: str) -> None:
         with translate(f"volume {name}"):
@@ -314,7 +356,12 @@ class Engine:
         """(host port, protocol) published by the project's running containers."""
         with translate("list containers"):
             found = self.api.containers(filters=labels.project_filter(project))
-        return {(p["PublicPort"], p.get("Type", "tcp")) for c in found for p in c.get("Ports") or [] if p.get("PublicPort")}
+        return {
+            (p["PublicPort"], p.get("Type", "tcp"))
+            for c in found
+            for p in c.get("Ports") or []
+            if p.get("PublicPort")
+        }
 
     def inspect(self, container_id: str) -> dict[str, Any]:
         with translate(f"container {container_id[:12]}"):
@@ -328,14 +375,18 @@ class Engine:
         except docker.errors.APIError as e:
             if e.status_code == 409:
                 clash = self.find_clashes(spec.project, [spec.name], [], [])
-                raise EngineError(clash[0] if clash else f"service {spec.service}: container {spec.name} already exists") from None
+                raise EngineError(
+                    clash[0] if clash else f"service {spec.service}: container {spec.name} already exists"
+                ) from None
             raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
 
     def _service_of(self, container_id: str) -> str:
         try:
-            return (self.api.inspect_container(container_id)["Config"].get("Labels") or {}).get(labels.SERVICE, container_id[:12])
+            return (self.api.inspect_container(container_id)["Config"].get("Labels") or {}).get(
+                labels.SERVICE, container_id[:12]
+            )
         except Exception:  # noqa: BLE001 - only for wording an error
             return container_id[:12]
 
@@ -347,7 +398,9 @@ class Engine:
             service = self._service_of(container_id)
             m = _PORT_TAKEN.search(reason)
             if m:
-                raise EngineError(f"service {service}: host port {m.group(2)} is already in use; stop what uses it or change `ports:`") from None
+                raise EngineError(
+                    f"service {service}: host port {m.group(2)} is already in use; stop what uses it or change `ports:`"
+                ) from None
             raise EngineError(f"service {service}: cannot start: {reason}") from None
 
     def stop(self, container_id: str, timeout: float) -> None:
@@ -373,7 +426,16 @@ class Engine:
         with translate(f"signal {signal} to {container_id[:12]}"):
             self.api.kill(container_id, signal=signal)
 
-    def exec(self, container_id: str, argv: list[str], on_line: Callable[[str, str], None], *, user: str | None = None, workdir: str | None = None, env: dict[str, str] | None = None) -> int:
+    def exec(
+        self,
+        container_id: str,
+        argv: list[str],
+        on_line: Callable[[str, str], None],
+        *,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> int:
         """Run argv in the container, streaming (stream, line) to on_line; returns its exit code."""
         with translate(f"exec in {container_id[:12]}"):
             ex = self.api.exec_create(container_id, argv, user=user or "", workdir=workdir, environment=env)
@@ -382,7 +444,9 @@ class Engine:
             for chunk in out:
                 for name, data in zip(("stdout", "stderr"), chunk, strict=True):
                     if data:
-                        pending[name] = emit_lines(pending[name] + data.decode("utf-8", "replace"), name, on_line)
+                        pending[name] = emit_lines(
+                            pending[name] + data.decode("utf-8", "replace"), name, on_line
+                        )
             for name, rest in pending.items():
                 if rest:
                     on_line(name, rest)
@@ -402,17 +466,29 @@ class Engine:
 
     def events(self, project: str, since: float | None = None) -> EventStream:
         with translate("engine events"):
-            stream = self.api.events(decode=True, since=since, filters={**labels.project_filter(project), "type": "container"})
+            stream = self.api.events(
+                decode=True, since=since, filters={**labels.project_filter(project), "type": "container"}
+            )
         return EventStream(stream)
 
-    def logs(self, container_id: str, *, follow: bool, tail: int | str = "all", since: float | None = None) -> Iterator[tuple[str, str]]:
+    def logs(
+        self, container_id: str, *, follow: bool, tail: int | str = "all", since: float | None = None
+    ) -> Iterator[tuple[str, str]]:
         """(stream, line) pairs; 'stdout'/'stderr' ('stdout' for TTY containers)."""
-        params: dict[str, Any] = {"stdout": 1, "stderr": 1, "follow": int(follow), "tail": str(tail), "timestamps": 0}
+        params: dict[str, Any] = {
+            "stdout": 1,
+            "stderr": 1,
+            "follow": int(follow),
+            "tail": str(tail),
+            "timestamps": 0,
+        }
         if since is not None:
             params["since"] = f"{since:.9f}"
         try:
             tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
-            res = self.api._get(self.api._url("/containers/{0}/logs", container_id), params=params, stream=True)
+            res = self.api._get(
+                self.api._url("/containers/{0}/logs", container_id), params=params, stream=True
+            )
             self.api._raise_for_status(res)
             sock = self.api._get_raw_response_socket(res)
             self.api._disable_socket_timeout(sock)

@@ -28,7 +28,13 @@ def create_kwargs(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
     ]
     hc = spec.healthcheck
     healthcheck = (
-        {"test": ["CMD", *hc.test], "interval": int(hc.interval * _NS), "timeout": int(hc.timeout * _NS), "retries": hc.retries, "start_period": int(hc.start_period * _NS)}
+        {
+            "test": ["CMD", *hc.test],
+            "interval": int(hc.interval * _NS),
+            "timeout": int(hc.timeout * _NS),
+            "retries": hc.retries,
+            "start_period": int(hc.start_period * _NS),
+        }
         if hc
         else None
     )
@@ -40,7 +46,11 @@ def create_kwargs(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
         cap_add=list(spec.cap_add) or None,
         network_mode=spec.network or spec.network_mode,
     )
-    networking = api.create_networking_config({spec.network: api.create_endpoint_config(aliases=list(spec.aliases))}) if spec.network else None
+    networking = (
+        api.create_networking_config({spec.network: api.create_endpoint_config(aliases=list(spec.aliases))})
+        if spec.network
+        else None
+    )
     return {
         "image": spec.image_id,
         "name": spec.name,
@@ -88,7 +98,9 @@ def log_lines(res: Any, tty: bool) -> Iterator[tuple[str, str]]:
                 if tty:
                     break
                 continue
-            pending[name] = emit_lines(pending[name] + data.decode("utf-8", "replace"), name, lambda s, line: out.append((s, line)))
+            pending[name] = emit_lines(
+                pending[name] + data.decode("utf-8", "replace"), name, lambda s, line: out.append((s, line))
+            )
             yield from out
             out.clear()
     except (requests.exceptions.RequestException, OSError, ValueError, AttributeError):

@@ -57,7 +57,9 @@ def _closing_brace(text: str, start: int) -> int:
             if depth == 0:
                 return i
         i += 1
-    raise InterpolationError(f"unterminated '${{' in {text!r}; close it with '}}' or write '$$' for a literal '$'")
+    raise InterpolationError(
+        f"unterminated '${{' in {text!r}; close it with '}}' or write '$$' for a literal '$'"
+    )
 
 
 def _expand(body: str, env: Mapping[str, str]) -> str:

@@ -26,7 +26,9 @@ def image_tag(cfg: LoadedConfig, service: str) -> str:
     return svc.image or f"{cfg.name}-{service}"
 
 
-def resolve_images(engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer, *, force_build: bool = False) -> dict[str, ImageInfo]:
+def resolve_images(
+    engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer, *, force_build: bool = False
+) -> dict[str, ImageInfo]:
     """Build (when asked or missing) or pull each service's image, in start order."""
     out: dict[str, ImageInfo] = {}
     for name in services:
@@ -65,7 +67,9 @@ def check_ports(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
             if p.published is None or (p.published, p.protocol) in ours or p.protocol == "sctp":
                 continue
             if _port_taken(p.host_ip, p.published, p.protocol):
-                problems.append(f"service {name}: host port {p.published} is already in use; stop what uses it or change `ports:`")
+                problems.append(
+                    f"service {name}: host port {p.published} is already in use; stop what uses it or change `ports:`"
+                )
     if problems:
         raise EngineError("\n".join(problems))
 
@@ -95,14 +99,21 @@ def check_clashes(engine: Engine, cfg: LoadedConfig, services: list[str]) -> Non
 def healthy_needed(cfg: LoadedConfig, services: set[str] | None = None) -> set[str]:
     """Services that one of `services` (default: all) depends on with condition
     service_healthy: `up db` alone neither waits for nor fails on db's health."""
-    return {dep for name, svc in cfg.project.services.items() if services is None or name in services
-            for dep, d in svc.depends_on.items() if d.condition == "service_healthy"}
+    return {
+        dep
+        for name, svc in cfg.project.services.items()
+        if services is None or name in services
+        for dep, d in svc.depends_on.items()
+        if d.condition == "service_healthy"
+    }
 
 
 def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer: Printer) -> None:
     hc = spec.healthcheck
     if hc is None:
-        raise EngineError(f"service {spec.service}: others wait for it to be healthy but it has no `healthcheck:`; add one")
+        raise EngineError(
+            f"service {spec.service}: others wait for it to be healthy but it has no `healthcheck:`; add one"
+        )
     printer.info(f"waiting for {spec.service} to be healthy")
     deadline = time.monotonic() + hc.start_period + (hc.interval + hc.timeout) * (hc.retries + 1) + 5
     while time.monotonic() < deadline:
@@ -112,14 +123,23 @@ def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer
             return
         if not state.get("Running") or health == "unhealthy":
             log = (state.get("Health") or {}).get("Log") or [{}]
-            last = (log[-1].get("Output") or "").strip().splitlines()[-1:] or [f"exit code {state.get('ExitCode')}"]
+            last = (log[-1].get("Output") or "").strip().splitlines()[-1:] or [
+                f"exit code {state.get('ExitCode')}"
+            ]
             raise EngineError(f"service {spec.service} did not become healthy: {last[0]}")
         time.sleep(0.1)
     raise EngineError(f"service {spec.service} was not healthy in time; check its healthcheck")
 
 
-def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer, on_started: Callable[[str, str], None],
-          before_start: Callable[[str, str], None] | None = None, started: set[str] | None = None) -> dict[str, str]:
+def apply(
+    engine: Engine,
+    cfg: LoadedConfig,
+    steps: list[Step],
+    printer: Printer,
+    on_started: Callable[[str, str], None],
+    before_start: Callable[[str, str], None] | None = None,
+    started: set[str] | None = None,
+) -> dict[str, str]:
     """Execute converge steps in order; returns service -> container id. If a
     step fails, containers created by this call are removed again. Health is
     waited for where one of `started` (default: every service) needs it."""
@@ -161,9 +181,16 @@ def apply(engine: Engine, cfg: LoadedConfig, steps: list[Step], printer: Printer
     return ids
 
 
-def converge_project(engine: Engine, cfg: LoadedConfig, only: list[str] | None, printer: Printer, *, force_build: bool = False,
-                     on_started: Callable[[str, str], None] = lambda s, c: None,
-                     before_start: Callable[[str, str], None] | None = None) -> dict[str, str]:
+def converge_project(
+    engine: Engine,
+    cfg: LoadedConfig,
+    only: list[str] | None,
+    printer: Printer,
+    *,
+    force_build: bool = False,
+    on_started: Callable[[str, str], None] = lambda s, c: None,
+    before_start: Callable[[str, str], None] | None = None,
+) -> dict[str, str]:
     """The whole of `up` before log streaming: preflight, images, plan, apply."""
     services = start_order(cfg.project, only or None)
     check_clashes(engine, cfg, services)
@@ -188,25 +215,46 @@ def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:
                 f.result()
 
 
-def down(engine: Engine, cfg: LoadedConfig, printer: Printer, *, volumes: bool = False, remove_orphans: bool = False) -> None:
+def down(
+    engine: Engine,
+    cfg: LoadedConfig,
+    printer: Printer,
+    *,
+    volumes: bool = False,
+    remove_orphans: bool = False,
+) -> None:
     found = engine.project_containers(cfg.name)
     mine = [o for o in found if remove_orphans or o.service in cfg.project.services]
     grace = {n: s.stop_grace_period for n, s in cfg.project.services.items()}
     left = [o for o in found if o not in mine]
     if left:
-        printer.warn(f"containers of services no longer in the config stay: {', '.join(o.name for o in left)} (use --remove-orphans)")
+        printer.warn(
+            f"containers of services no longer in the config stay: {', '.join(o.name for o in left)} (use --remove-orphans)"
+        )
     _take_down(engine, cfg.name, printer, mine, grace, volumes=volumes, networks=not left)
 
 
 def down_by_labels(engine: Engine, project: str, printer: Printer, *, volumes: bool = False) -> None:
     """`down` without a readable config: everything carrying the project label
     goes, each container with the default grace period."""
-    _take_down(engine, project, printer, engine.project_containers(project), {}, volumes=volumes, networks=True)
+    _take_down(
+        engine, project, printer, engine.project_containers(project), {}, volumes=volumes, networks=True
+    )
 
 
-def _take_down(engine: Engine, project: str, printer: Printer, containers: list, grace: dict[str, float], *,
-               volumes: bool, networks: bool) -> None:
-    stop_containers(engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES])
+def _take_down(
+    engine: Engine,
+    project: str,
+    printer: Printer,
+    containers: list,
+    grace: dict[str, float],
+    *,
+    volumes: bool,
+    networks: bool,
+) -> None:
+    stop_containers(
+        engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES]
+    )
     for o in containers:
         engine.remove(o.id)
         printer.event("service_stopped", service=o.service)

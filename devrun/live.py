@@ -60,7 +60,14 @@ def _display(path: str, root: str) -> str:
 
 
 class LiveReload:
-    def __init__(self, session: Session, *, quiet: float | None = None, max_wait: float | None = None, poll: bool | None = None):
+    def __init__(
+        self,
+        session: Session,
+        *,
+        quiet: float | None = None,
+        max_wait: float | None = None,
+        poll: bool | None = None,
+    ):
         self.session = session
         self.quiet = quiet
         self.max_wait = max_wait
@@ -80,10 +87,14 @@ class LiveReload:
         for service in s.services:
             svc = s.cfg.project.services[service]
             for rule in svc.watch:
-                lands = rule.action.startswith("sync") and bind_echo(rule.target or "/", rule.path, svc.volumes)
+                lands = rule.action.startswith("sync") and bind_echo(
+                    rule.target or "/", rule.path, svc.volumes
+                )
                 if lands:
-                    s.printer.warn(f"{service}: {rule.target} is bind-mounted from {_display(lands, str(s.cfg.root))}, so the files are "
-                                   "there already: its sync is skipped (copies would be seen as edits and synced again, endlessly)")
+                    s.printer.warn(
+                        f"{service}: {rule.target} is bind-mounted from {_display(lands, str(s.cfg.root))}, so the files are "
+                        "there already: its sync is skipped (copies would be seen as edits and synced again, endlessly)"
+                    )
             self._initial_sync(service)
         self._start_watcher()
 
@@ -118,7 +129,11 @@ class LiveReload:
     def _enqueue(self, batch: Batch) -> None:
         # runs on the watcher thread: only enqueue
         self.session.submit(
-            WatchBatch(batch.service, tuple(sorted(batch.paths)), {i: tuple(sorted(p)) for i, p in batch.rules.items()})
+            WatchBatch(
+                batch.service,
+                tuple(sorted(batch.paths)),
+                {i: tuple(sorted(p)) for i, p in batch.rules.items()},
+            )
         )
 
     # ---- loop handlers (run on the session loop) -------------------------------------
@@ -134,8 +149,12 @@ class LiveReload:
         if worker is None or msg.service not in s.containers:
             return
         root = str(s.cfg.root)
-        s.printer.event("change", service=msg.service, paths=[_display(p, root) for p in msg.paths], count=len(msg.paths))
-        worker.submit(ChangeBatch(msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()}))
+        s.printer.event(
+            "change", service=msg.service, paths=[_display(p, root) for p in msg.paths], count=len(msg.paths)
+        )
+        worker.submit(
+            ChangeBatch(msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()})
+        )
 
     def _on_replaced(self, msg: ContainerReplaced) -> None:
         s = self.session
@@ -155,7 +174,9 @@ class LiveReload:
         root = str(s.cfg.root)
         for step in plan_actions(svc.watch, batch.rules):
             shown = [_display(p, root) for p in sorted(step.paths)]
-            s.printer.event("action_started", service=batch.service, action=step.label, paths=shown, count=len(shown))
+            s.printer.event(
+                "action_started", service=batch.service, action=step.label, paths=shown, count=len(shown)
+            )
             t0 = time.perf_counter()
             error = None
             label = step.label
@@ -164,8 +185,16 @@ class LiveReload:
             except DevrunError as e:
                 error = str(e)
             ms = int((time.perf_counter() - t0) * 1000)
-            s.printer.event("action_finished", service=batch.service, action=label, paths=shown, count=len(shown),
-                            duration_ms=ms, ok=error is None, error=error)
+            s.printer.event(
+                "action_finished",
+                service=batch.service,
+                action=label,
+                paths=shown,
+                count=len(shown),
+                duration_ms=ms,
+                ok=error is None,
+                error=error,
+            )
             if error is not None:
                 return  # later steps assume this one worked (sync before restart)
 
@@ -179,9 +208,17 @@ class LiveReload:
             rule = s.cfg.project.services[service].watch[rule_index]
             if bind_echo(rule.target or "/", rule.path, s.cfg.project.services[service].volumes):
                 return "sync (skipped: bind-mounted)"
-            self._sync(service, cid, rule_index, plan_sync(step.paths, rule.path, rule.target or "/", self._keep(service, rule_index)), rule.target or "/")
+            self._sync(
+                service,
+                cid,
+                rule_index,
+                plan_sync(step.paths, rule.path, rule.target or "/", self._keep(service, rule_index)),
+                rule.target or "/",
+            )
         elif step.kind == "exec":
-            code = s.engine.exec(cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line))
+            code = s.engine.exec(
+                cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line)
+            )
             if code != 0:
                 raise EngineError(f"`{' '.join(step.argv or ())}` exited with code {code}")
         elif step.kind == "signal":
@@ -222,12 +259,19 @@ class LiveReload:
         images = lifecycle.resolve_images(s.engine, cfg, [service], s.printer, force_build=True)
         desired = plan.desired_specs(cfg.project, cfg.name, {**self._current_images([service]), **images})
         desired = {service: desired[service]}
-        steps = plan.converge(desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service])
+        steps = plan.converge(
+            desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
+        )
         s.expect_stop(old_cid)
         since = time.time()
-        ids = lifecycle.apply(s.engine, cfg, steps, s.printer,
-                              lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
-                              self._before_start(cfg))
+        ids = lifecycle.apply(
+            s.engine,
+            cfg,
+            steps,
+            s.printer,
+            lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
+            self._before_start(cfg),
+        )
         new = ids.get(service)
         if new and new != old_cid:
             s.containers[service] = new  # follow-up actions must target the new container
@@ -272,9 +316,14 @@ class LiveReload:
                 if st.kind in ("recreate", "remove") and st.container_id:
                     s.expect_stop(st.container_id)
             since = time.time()
-            ids = lifecycle.apply(s.engine, new, steps, s.printer,
-                                  lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
-                                  self._before_start(new))
+            ids = lifecycle.apply(
+                s.engine,
+                new,
+                steps,
+                s.printer,
+                lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
+                self._before_start(new),
+            )
         except DevrunError as e:
             s.printer.error(f"applying the new config failed: {e}")
             return
@@ -313,14 +362,18 @@ def keep_for(router: Router, service: str, rule_index: int):
 
 def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str) -> None:
     if sp.refused:
-        printer.warn(f"{service}: not syncing {len(sp.refused)} path(s) outside the rule's path, e.g. {sp.refused[0]}")
+        printer.warn(
+            f"{service}: not syncing {len(sp.refused)} path(s) outside the rule's path, e.g. {sp.refused[0]}"
+        )
     for path in sp.too_big:
         try:
             size = f"{os.path.getsize(path) / 2**20:.0f} MB, "
         except OSError:
             size = ""  # gone since planning
-        printer.warn(f"{service}: not syncing {path} ({size}over the {max_file_bytes() // 2**20} MB sync limit); "
-                     "bind-mount big files, or raise DEVRUN_SYNC_MAX_FILE_MB")
+        printer.warn(
+            f"{service}: not syncing {path} ({size}over the {max_file_bytes() // 2**20} MB sync limit); "
+            "bind-mount big files, or raise DEVRUN_SYNC_MAX_FILE_MB"
+        )
     if sp.copies:
         with write_tar(sp) as data:
             engine.put_archive(cid, "/", data)
@@ -339,7 +392,9 @@ def initial_sync(cfg: loader.LoadedConfig, engine, printer, service: str, cid: s
         return
     router: Router | None = None
     for i, rule in enumerate(svc.watch):
-        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(rule.target, rule.path, svc.volumes):
+        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(
+            rule.target, rule.path, svc.volumes
+        ):
             continue
         router = router or sync_router(cfg)
         t0 = time.perf_counter()
@@ -349,7 +404,9 @@ def initial_sync(cfg: loader.LoadedConfig, engine, printer, service: str, cid: s
         except EngineError as e:
             printer.error(f"{service}: initial sync into {rule.target} failed: {e}")
             continue
-        printer.info(f"{service}: synced {len(sp.copies)} path(s) into {rule.target} in {int((time.perf_counter() - t0) * 1000)} ms")
+        printer.info(
+            f"{service}: synced {len(sp.copies)} path(s) into {rule.target} in {int((time.perf_counter() - t0) * 1000)} ms"
+        )
 
 
 def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool | None = None):

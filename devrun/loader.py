@@ -68,7 +68,13 @@ def find_config(start: Path | None = None, explicit: str | Path | None = None) -
                 if (path / name).is_file():
                     return (path / name).resolve()
         if not path.is_file():
-            raise ConfigError([Problem(str(explicit), None, None, "", "no such file; pass the path of a devrun.yaml with -f")])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(explicit), None, None, "", "no such file; pass the path of a devrun.yaml with -f"
+                    )
+                ]
+            )
         return path.resolve()
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -76,7 +82,15 @@ def find_config(start: Path | None = None, explicit: str | Path | None = None) -
             if (folder / name).is_file():
                 return folder / name
     raise ConfigError(
-        [Problem(str(here), None, None, "", "no devrun.yaml here or in any parent folder; run `devrun init` or pass -f FILE")]
+        [
+            Problem(
+                str(here),
+                None,
+                None,
+                "",
+                "no devrun.yaml here or in any parent folder; run `devrun init` or pass -f FILE",
+            )
+        ]
     )
 
 
@@ -87,12 +101,16 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load(explicit: str | Path | None = None, *, project_name: str | None = None, start: Path | None = None) -> LoadedConfig:
+def load(
+    explicit: str | Path | None = None, *, project_name: str | None = None, start: Path | None = None
+) -> LoadedConfig:
     path = find_config(start, explicit)
     return load_file(path, project_name=project_name)
 
 
-def load_file(path: Path, *, project_name: str | None = None, environ: dict[str, str] | None = None) -> LoadedConfig:
+def load_file(
+    path: Path, *, project_name: str | None = None, environ: dict[str, str] | None = None
+) -> LoadedConfig:
     path = Path(path).resolve()
     shown = display_path(path)
     try:
@@ -100,18 +118,37 @@ def load_file(path: Path, *, project_name: str | None = None, environ: dict[str,
     except OSError as e:
         raise ConfigError([Problem(shown, None, None, "", f"cannot read: {e.strerror}")]) from None
     if len(raw) > MAX_BYTES:
-        raise ConfigError([Problem(shown, None, None, "", f"file is {len(raw)} bytes; a devrun.yaml is at most {MAX_BYTES}")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown, None, None, "", f"file is {len(raw)} bytes; a devrun.yaml is at most {MAX_BYTES}"
+                )
+            ]
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError([Problem(shown, None, None, "", f"not UTF-8 text (byte {e.start}); save it as UTF-8")]) from None
+        raise ConfigError(
+            [Problem(shown, None, None, "", f"not UTF-8 text (byte {e.start}); save it as UTF-8")]
+        ) from None
     root = path.parent
     env, sources = _interpolation_env(root, shown, environ)
     data, marks = parse_yaml(text, shown, env)
-    return validate(data, marks, path=path, shown=shown, root=root, env=env, sources=[path, *sources], project_name=project_name)
+    return validate(
+        data,
+        marks,
+        path=path,
+        shown=shown,
+        root=root,
+        env=env,
+        sources=[path, *sources],
+        project_name=project_name,
+    )
 
 
-def _interpolation_env(root: Path, shown: str, environ: dict[str, str] | None) -> tuple[dict[str, str], list[Path]]:
+def _interpolation_env(
+    root: Path, shown: str, environ: dict[str, str] | None
+) -> tuple[dict[str, str], list[Path]]:
     env: dict[str, str] = {}
     sources: list[Path] = []
     dotenv = root / ".env"
@@ -141,7 +178,17 @@ def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
         # PyYAML refuses these before parsing starts, with a message about positions
         line = text.count("\n", 0, bad.start()) + 1
         col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        raise ConfigError([Problem(shown, line, col, "", f"control character {bad.group()!r} is not allowed in YAML; remove it")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    col,
+                    "",
+                    f"control character {bad.group()!r} is not allowed in YAML; remove it",
+                )
+            ]
+        )
     loader = yaml.SafeLoader(text)
     marks = Marks()
     try:
@@ -165,36 +212,98 @@ def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise ConfigError([Problem(shown, 1, 1, "", f"the top level must be a mapping with `services:`, not {type(data).__name__}")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    1,
+                    1,
+                    "",
+                    f"the top level must be a mapping with `services:`, not {type(data).__name__}",
+                )
+            ]
+        )
     return data, marks
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, loc: Loc, marks: Marks, env: dict[str, str], shown: str, budget: _Budget, depth: int) -> Any:
+def _build(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    loc: Loc,
+    marks: Marks,
+    env: dict[str, str],
+    shown: str,
+    budget: _Budget,
+    depth: int,
+) -> Any:
     budget.nodes += 1
     if budget.nodes > MAX_NODES or depth > MAX_DEPTH:
         # a recursive alias nests forever: show only the start of its path
         where = _fmt(loc[:8]) + ("..." if len(loc) > 8 else "")
-        raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, where, "document too large or too deeply nested (aliases expanded); simplify it")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    node.start_mark.line + 1,
+                    node.start_mark.column + 1,
+                    where,
+                    "document too large or too deeply nested (aliases expanded); simplify it",
+                )
+            ]
+        )
     marks.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
         # tags on collections would be dropped silently below; say so instead
-        raise ConfigError([Problem(shown, node.start_mark.line + 1, node.start_mark.column + 1, _fmt(loc), f"YAML tag {node.tag} is not supported here; remove it")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    node.start_mark.line + 1,
+                    node.start_mark.column + 1,
+                    _fmt(loc),
+                    f"YAML tag {node.tag} is not supported here; remove it",
+                )
+            ]
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for knode, vnode in node.value:
             key = loader.construct_object(knode, deep=True)
             if isinstance(key, list | dict):
-                raise ConfigError([Problem(shown, knode.start_mark.line + 1, knode.start_mark.column + 1, _fmt(loc), "a key must be a plain value")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            shown,
+                            knode.start_mark.line + 1,
+                            knode.start_mark.column + 1,
+                            _fmt(loc),
+                            "a key must be a plain value",
+                        )
+                    ]
+                )
             key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
             kloc = (*loc, key)
             if key in out:
-                raise ConfigError([Problem(shown, knode.start_mark.line + 1, knode.start_mark.column + 1, _fmt(kloc), f"duplicate key '{key}'; keep one")])
+                raise ConfigError(
+                    [
+                        Problem(
+                            shown,
+                            knode.start_mark.line + 1,
+                            knode.start_mark.column + 1,
+                            _fmt(kloc),
+                            f"duplicate key '{key}'; keep one",
+                        )
+                    ]
+                )
             marks.keys[kloc] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
             out[key] = _build(loader, vnode, kloc, marks, env, shown, budget, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
-        items = [_build(loader, item, (*loc, i), marks, env, shown, budget, depth + 1) for i, item in enumerate(node.value)]
+        items = [
+            _build(loader, item, (*loc, i), marks, env, shown, budget, depth + 1)
+            for i, item in enumerate(node.value)
+        ]
         # list items that are names (depends_on: [db]) can be found by name, like keys
         for item, inode in zip(items, node.value, strict=True):
             if isinstance(item, str):
@@ -321,7 +430,15 @@ def validate(
     _check_project_name(project_name, project.name, marks, shown)
     name = normalise_project_name(project_name or project.name or root.name)
     extra_sources = check_and_resolve(project, marks, shown, root, env)
-    return LoadedConfig(project=project, name=name, file=path, root=root, sources=sources + extra_sources, marks=marks, env=env)
+    return LoadedConfig(
+        project=project,
+        name=name,
+        file=path,
+        root=root,
+        sources=sources + extra_sources,
+        marks=marks,
+        env=env,
+    )
 
 
 def _check_project_name(given: str | None, written: str | None, marks: Marks, shown: str) -> None:
@@ -333,4 +450,14 @@ def _check_project_name(given: str | None, written: str | None, marks: Marks, sh
         raise UsageError(f"-p {given!r}: a project name needs letters or digits")
     if given is None and written is not None and not re.search(r"[a-zA-Z0-9]", written):
         line, col = marks.find(("name",))
-        raise ConfigError([Problem(shown, line, col, "name", f"{written!r} has no letters or digits; name the project e.g. 'myapp'")])
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    col,
+                    "name",
+                    f"{written!r} has no letters or digits; name the project e.g. 'myapp'",
+                )
+            ]
+        )

@@ -23,7 +23,9 @@ class LogFollowers:
 
     def follow(self, service: str, container_id: str, since: float | None) -> None:
         """Stream the container's logs from `since` until it stops."""
-        t = threading.Thread(target=self._run, args=(service, container_id, since), name=f"logs-{service}", daemon=True)
+        t = threading.Thread(
+            target=self._run, args=(service, container_id, since), name=f"logs-{service}", daemon=True
+        )
         with self._lock:
             self._threads[container_id] = t
         t.start()

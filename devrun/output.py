@@ -24,8 +24,13 @@ EVENTS: dict[str, dict[str, str]] = {
     "change": {"service": "string", "paths": "array", "count": "integer"},
     "action_started": {"service": "string", "action": "string", "paths": "array", "count": "integer"},
     "action_finished": {
-        "service": "string", "action": "string", "paths": "array", "count": "integer",
-        "duration_ms": "integer", "ok": "boolean", "error": "string|null",
+        "service": "string",
+        "action": "string",
+        "paths": "array",
+        "count": "integer",
+        "duration_ms": "integer",
+        "ok": "boolean",
+        "error": "string|null",
     },
     "log": {"service": "string", "stream": "string", "line": "string"},
     "container_exited": {"service": "string", "exit_code": "integer", "last_lines": "array"},
@@ -54,8 +59,14 @@ def timestamp(now: datetime | None = None) -> str:
 
 
 class Printer:
-    def __init__(self, json_mode: bool = False, color: bool | None = None, quiet: bool = False,
-                 out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(
+        self,
+        json_mode: bool = False,
+        color: bool | None = None,
+        quiet: bool = False,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+    ):
         self.json_mode = json_mode
         self.out = out or sys.stdout
         self.err = err or sys.stderr

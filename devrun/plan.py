@@ -137,7 +137,11 @@ def restart_mode_note(service: str, svc: Service, image: ImageInfo) -> str | Non
     """Why a service that asked for (or, with restart rules, would use) the
     fast in-place restart gets whole-container restarts instead, or None."""
     restarts = any(r.action in ("restart", "sync+restart") for r in svc.watch)
-    if restart_mode(svc, image) == "process" or svc.restart_mode == "container" or not (svc.restart_mode == "process" or restarts):
+    if (
+        restart_mode(svc, image) == "process"
+        or svc.restart_mode == "container"
+        or not (svc.restart_mode == "process" or restarts)
+    ):
         return None
     if not image.has_shell:
         why = f"its image {image.ref} has no /bin/sh"
@@ -160,13 +164,23 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
     mode = restart_mode(svc, image)
     argv = app_argv(svc, image)
     if mode == "process":
-        entrypoint: tuple[str, ...] | None = ("/bin/sh", "-c", supervisor_script(svc.stop_grace_period), SUPERVISOR_ARGV0)
+        entrypoint: tuple[str, ...] | None = (
+            "/bin/sh",
+            "-c",
+            supervisor_script(svc.stop_grace_period),
+            SUPERVISOR_ARGV0,
+        )
         command: tuple[str, ...] | None = argv
     else:
         entrypoint = tuple(svc.entrypoint) if svc.entrypoint is not None else None
         command = tuple(svc.command) if svc.command is not None else None
     mounts = tuple(
-        Mount(m.type, volume_name(project, project_name, m.source) if m.type == "volume" and m.source else m.source, m.target, m.read_only)
+        Mount(
+            m.type,
+            volume_name(project, project_name, m.source) if m.type == "volume" and m.source else m.source,
+            m.target,
+            m.read_only,
+        )
         for m in svc.volumes
     )
     hc = svc.healthcheck
@@ -189,7 +203,9 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         network=network_name(project_name) if own_network else None,
         network_mode=None if own_network else svc.network_mode,
         aliases=(service,) if own_network else (),
-        healthcheck=Health(tuple(hc.test), hc.interval, hc.timeout, hc.retries, hc.start_period) if hc else None,
+        healthcheck=Health(tuple(hc.test), hc.interval, hc.timeout, hc.retries, hc.start_period)
+        if hc
+        else None,
         restart_mode=mode,
         restart_policy=svc.restart,
         working_dir=svc.working_dir,
@@ -201,7 +217,9 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
     )
 
 
-def desired_specs(project: Project, project_name: str, images: dict[str, ImageInfo]) -> dict[str, ContainerSpec]:
+def desired_specs(
+    project: Project, project_name: str, images: dict[str, ImageInfo]
+) -> dict[str, ContainerSpec]:
     """One spec per service that has a resolved image, in the order of `images`
     (callers pass them in start order)."""
     return {name: service_spec(project, project_name, name, info) for name, info in images.items()}
@@ -230,7 +248,9 @@ class Step:
     container_id: str | None = None  # the existing container, if any
 
 
-def converge(desired: dict[str, ContainerSpec], observed: list[Observed], *, remove_orphans: bool = False) -> list[Step]:
+def converge(
+    desired: dict[str, ContainerSpec], observed: list[Observed], *, remove_orphans: bool = False
+) -> list[Step]:
     """Steps that make `observed` match `desired`, in the order of `desired`
     (start order), removals of extra containers first."""
     by_service: dict[str, list[Observed]] = {}
@@ -243,7 +263,9 @@ def converge(desired: dict[str, ContainerSpec], observed: list[Observed], *, rem
                 steps.extend(Step("remove", service, None, o.id) for o in found)
             continue
         # one container per service; duplicates (a crashed earlier run) go
-        found.sort(key=lambda o: (o.config_hash != config_hash(desired[service]), o.state not in RUNNING_STATES))
+        found.sort(
+            key=lambda o: (o.config_hash != config_hash(desired[service]), o.state not in RUNNING_STATES)
+        )
         steps.extend(Step("remove", service, None, o.id) for o in found[1:])
     for service, spec in desired.items():
         found = by_service.get(service)

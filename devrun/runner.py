@@ -133,7 +133,9 @@ class ProjectLock:
         except OSError:
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise LockedError(f"devrun up is already running for project {self.project} (pid {pid})") from None
+            raise LockedError(
+                f"devrun up is already running for project {self.project} (pid {pid})"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self._fd = fd
@@ -277,7 +279,9 @@ class Session:
             dropped, dropped_wall, attempt = time.monotonic(), time.time(), 0
             while True:
                 # never sleep past the deadline: the last try falls on it, not up to 4 s later
-                time.sleep(min(reconnect_delay(attempt), max(0.0, dropped + engine_timeout() - time.monotonic())))
+                time.sleep(
+                    min(reconnect_delay(attempt), max(0.0, dropped + engine_timeout() - time.monotonic()))
+                )
                 attempt += 1
                 if self._closing:
                     return
@@ -324,7 +328,11 @@ class Session:
             if cid in self._died_at:
                 # the old stream ended at the stop; continue right where it ended
                 self.logs.follow(ev.service, cid, self._died_at.pop(cid))
-        elif ev.action == "kill" and ev.signal == self._stop_signal_number(ev.service) and cid not in self._expected_stops:
+        elif (
+            ev.action == "kill"
+            and ev.signal == self._stop_signal_number(ev.service)
+            and cid not in self._expected_stops
+        ):
             # `docker stop` / `docker restart` from outside send the stop signal: a deliberate stop, not a crash
             self._stopped_outside.add(cid)
         elif ev.action == "die":
@@ -333,7 +341,9 @@ class Session:
                 return
             if cid in self._stopped_outside:
                 self._stopped_outside.discard(cid)
-                self.printer.info(f"{ev.service} was stopped outside devrun (exit {ev.exit_code}); devrun leaves it stopped (`devrun restart {ev.service}` starts it)")
+                self.printer.info(
+                    f"{ev.service} was stopped outside devrun (exit {ev.exit_code}); devrun leaves it stopped (`devrun restart {ev.service}` starts it)"
+                )
                 return
             self._report_exit(ev.service, cid, ev.exit_code)
         elif ev.action == "destroy" and not self.stopping and cid not in self._expected_stops:
@@ -344,11 +354,17 @@ class Session:
         service should keep running, else say so and leave it down."""
         policy = self.cfg.project.services[service].restart if service in self.cfg.project.services else "no"
         if policy == "no":
-            self.printer.warn(f"the container of {service} was removed outside devrun; run `devrun up` again to recreate it")
+            self.printer.warn(
+                f"the container of {service} was removed outside devrun; run `devrun up` again to recreate it"
+            )
             return
-        self.printer.warn(f"the container of {service} was removed outside devrun; recreating it (restart: {policy})")
+        self.printer.warn(
+            f"the container of {service} was removed outside devrun; recreating it (restart: {policy})"
+        )
         since = time.time()
-        ids = lifecycle.converge_project(self.engine, self.cfg, [service], self.printer, before_start=self.before_start)
+        ids = lifecycle.converge_project(
+            self.engine, self.cfg, [service], self.printer, before_start=self.before_start
+        )
         new = ids[service]
         self.containers[service] = new
         self._started_at[new] = time.monotonic()
@@ -356,7 +372,9 @@ class Session:
         self.printer.event("service_started", service=service, container=new)
 
     def _on_engine_dropped(self, _msg: EngineDropped) -> None:
-        self.printer.warn(f"lost the engine's event stream (was Docker restarted?); reconnecting for up to {engine_timeout():g}s")
+        self.printer.warn(
+            f"lost the engine's event stream (was Docker restarted?); reconnecting for up to {engine_timeout():g}s"
+        )
 
     def _on_engine_back(self, msg: EngineBack) -> None:
         self.printer.info("reconnected to the engine")
@@ -379,7 +397,12 @@ class Session:
 
     def _report_exit(self, service: str, cid: str, exit_code: int | None) -> None:
         self.logs.wait_ended(cid, 1.0)  # the follower prints the last lines first
-        self.printer.event("container_exited", service=service, exit_code=exit_code, last_lines=self.logs.last_lines(service)[-5:])
+        self.printer.event(
+            "container_exited",
+            service=service,
+            exit_code=exit_code,
+            last_lines=self.logs.last_lines(service)[-5:],
+        )
         ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
         if ran >= BACKOFF_RESET_AFTER:
             self._attempts[service] = 0
@@ -403,7 +426,11 @@ class Session:
         self.stopping += 1
         if self.stopping == 1:
             self._stop_signal = msg.signum
-            self.printer.info("stopping: `devrun down` was run" if msg.signum == STOP_FOR_DOWN else "stopping (press Ctrl-C again to kill)")
+            self.printer.info(
+                "stopping: `devrun down` was run"
+                if msg.signum == STOP_FOR_DOWN
+                else "stopping (press Ctrl-C again to kill)"
+            )
             grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
             targets = [(cid, grace[s]) for s, cid in self.containers.items()]
             threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
@@ -426,10 +453,18 @@ class Session:
         self.exit_code = codes.get(self._stop_signal, EXIT_SIGINT)
 
 
-def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None, detach: bool = False,
-       build: bool = False, watch: bool = True, engine: Engine | None = None,
-       extend: Callable[[Session], None] | None = None,
-       before_start: Callable[[LoadedConfig, Engine, Printer, str, str], None] | None = None) -> int:
+def up(
+    cfg: LoadedConfig,
+    printer: Printer,
+    *,
+    services: list[str] | None = None,
+    detach: bool = False,
+    build: bool = False,
+    watch: bool = True,
+    engine: Engine | None = None,
+    extend: Callable[[Session], None] | None = None,
+    before_start: Callable[[LoadedConfig, Engine, Printer, str, str], None] | None = None,
+) -> int:
     """Bring the project up; unless detached, stream logs until stopped.
     `extend(session)` runs before the loop starts (the hook for watching)."""
     engine = engine or Engine.connect()
@@ -447,9 +482,15 @@ def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None
         for line in lifecycle.public_port_warnings(cfg, order):
             printer.warn(line)
         try:
-            hook = (lambda svc, cid: before_start(cfg, engine, printer, svc, cid)) if before_start and watch else None
+            hook = (
+                (lambda svc, cid: before_start(cfg, engine, printer, svc, cid))
+                if before_start and watch
+                else None
+            )
             session.before_start = hook
-            session.containers = lifecycle.converge_project(engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook)
+            session.containers = lifecycle.converge_project(
+                engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook
+            )
         except KeyboardInterrupt:
             printer.info("interrupted; stopping what was started")
             lifecycle.stop_containers(engine, [(cid, 0) for cid in session.containers.values()])
@@ -462,7 +503,10 @@ def up(cfg: LoadedConfig, printer: Printer, *, services: list[str] | None = None
             extend(session)
         # ready: every service running and every watch placed (what editor tasks wait for)
         printer.event("ready", services=order)
-        previous = {s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum))) for s in (signal.SIGINT, signal.SIGTERM, STOP_FOR_DOWN)}
+        previous = {
+            s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum)))
+            for s in (signal.SIGINT, signal.SIGTERM, STOP_FOR_DOWN)
+        }
         try:
             return session.run()
         finally:

@@ -70,7 +70,13 @@ def cleanup_project(name: str) -> None:
             pass
 
 
-def devrun(*args: str, cwd: Path | str | None = None, env: dict | None = None, timeout: float = 120, input: str | None = None):
+def devrun(
+    *args: str,
+    cwd: Path | str | None = None,
+    env: dict | None = None,
+    timeout: float = 120,
+    input: str | None = None,
+):
     """Run the devrun CLI in a subprocess, as a user would."""
     full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
     return subprocess.run(

@@ -23,7 +23,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 10, interval: float = 0.02, what: str = "condition") -> Any:
+def wait_until(
+    check: Callable[[], Any], timeout: float = 10, interval: float = 0.02, what: str = "condition"
+) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -53,7 +55,11 @@ class DevrunUp:
         full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devrun", "up", "--json", "-p", project, *args],
-            cwd=folder, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=folder,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         threading.Thread(target=self._read_out, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
@@ -76,12 +82,18 @@ class DevrunUp:
 
     def of(self, kind: str, **match: Any) -> list[Event]:
         with self._lock:
-            return [e for e in self.events if e.get("event") == kind and all(e.get(k) == v for k, v in match.items())]
+            return [
+                e
+                for e in self.events
+                if e.get("event") == kind and all(e.get(k) == v for k, v in match.items())
+            ]
 
     def wait_for(self, kind: str, timeout: float = 30, count: int = 1, **match: Any) -> list[Event]:
         def check():
             if self.proc.poll() is not None and len(self.of(kind, **match)) < count:
-                raise AssertionError(f"devrun up exited ({self.proc.returncode}) before {kind}: {self.tail()}")
+                raise AssertionError(
+                    f"devrun up exited ({self.proc.returncode}) before {kind}: {self.tail()}"
+                )
             found = self.of(kind, **match)
             return found if len(found) >= count else None
 

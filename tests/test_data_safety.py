@@ -65,7 +65,9 @@ def test_volume_value_survives_a_random_scenario(tmp_path, project_name, docker_
 
     def read_value() -> str:
         # through a fresh, never started container: the engine's archive API reads the volume
-        reader = docker_client.containers.create(BUSYBOX, ["true"], volumes={volume: {"bind": "/data", "mode": "ro"}})
+        reader = docker_client.containers.create(
+            BUSYBOX, ["true"], volumes={volume: {"bind": "/data", "mode": "ro"}}
+        )
         try:
             stream, _ = reader.get_archive("/data/value")
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
@@ -96,7 +98,10 @@ def test_volume_value_survives_a_random_scenario(tmp_path, project_name, docker_
                 version += 1
                 write_config(tmp_path, version)
                 cli("up", "-d")
-                assert app().exec_run(["sh", "-c", "echo $CONFIG_VERSION"]).output.strip() == str(version).encode()
+                assert (
+                    app().exec_run(["sh", "-c", "echo $CONFIG_VERSION"]).output.strip()
+                    == str(version).encode()
+                )
             elif step == "rebuild":  # new image -> recreate
                 (tmp_path / "stamp").write_text(uuid.uuid4().hex)
                 old = c.id if c else None
@@ -153,9 +158,13 @@ services:
         wait_until(lambda: c.exec_run(["cat", "/app/keep/file"]).exit_code == 0, 10, what="app ready")
         assert c.exec_run(["cat", "/app/src/sub/a.txt"]).output == b"a"
         # links arrive as links: the host file's content never enters the container
-        assert c.exec_run(["readlink", "/app/src/escape"]).output.strip() == str(outside / "secret.txt").encode()
+        assert (
+            c.exec_run(["readlink", "/app/src/escape"]).output.strip() == str(outside / "secret.txt").encode()
+        )
         assert c.exec_run(["readlink", "/app/src/updir"]).output.strip() == b"../../outside"
-        assert b"TOP SECRET" not in c.exec_run(["sh", "-c", "cat /app/src/escape /app/src/updir/* 2>&1"]).output
+        assert (
+            b"TOP SECRET" not in c.exec_run(["sh", "-c", "cat /app/src/escape /app/src/updir/* 2>&1"]).output
+        )
         tar, _ = c.get_archive("/app")
         assert b"TOP SECRET" not in b"".join(tar)
 
@@ -166,14 +175,22 @@ services:
         (src / "sub").rmdir()
         (src / "last.txt").write_text("last")
         wait_until(lambda: c.exec_run(["cat", "/app/src/last.txt"]).output == b"last", 15, what="last edit")
-        wait_until(lambda: c.exec_run(["ls", "-A", "/app/src"]).output.split() == [b"last.txt"], 10, what="deletes applied")
+        wait_until(
+            lambda: c.exec_run(["ls", "-A", "/app/src"]).output.split() == [b"last.txt"],
+            10,
+            what="deletes applied",
+        )
         assert c.exec_run(["cat", "/app/keep/file"]).output == b"precious\n"
         assert c.exec_run(["cat", "/app/src-sibling"]).output == b"sibling\n"
-        assert (outside / "secret.txt").read_text() == "TOP SECRET host file"  # the host side is never touched either
+        assert (
+            outside / "secret.txt"
+        ).read_text() == "TOP SECRET host file"  # the host side is never touched either
         assert not up.of("error"), up.of("error")
 
 
-def test_deletes_do_not_follow_a_symlink_the_container_planted_in_target(tmp_path, project_name, docker_client):
+def test_deletes_do_not_follow_a_symlink_the_container_planted_in_target(
+    tmp_path, project_name, docker_client
+):
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)
     (src / "d" / "f.txt").write_text("host copy")
@@ -195,14 +212,20 @@ services:
         c = docker_client.containers.get(f"{project_name}-app")
         assert c.exec_run(["cat", "/app/src/d/f.txt"]).output == b"host copy"
         # the app swaps the synced dir for a link out of the target
-        planted = "rm -rf /app/src/d && mkdir /victim && echo precious > /victim/f.txt && ln -s /victim /app/src/d"
+        planted = (
+            "rm -rf /app/src/d && mkdir /victim && echo precious > /victim/f.txt && ln -s /victim /app/src/d"
+        )
         assert c.exec_run(["sh", "-c", planted]).exit_code == 0
         (src / "d" / "f.txt").unlink()
         up.wait_for("action_finished", timeout=15, service="app")
         assert c.exec_run(["cat", "/victim/f.txt"]).output == b"precious\n"
         # ordinary deletes still work
         (src / "keep.txt").unlink()
-        wait_until(lambda: c.exec_run(["test", "-e", "/app/src/keep.txt"]).exit_code == 1, 10, what="keep.txt deleted")
+        wait_until(
+            lambda: c.exec_run(["test", "-e", "/app/src/keep.txt"]).exit_code == 1,
+            10,
+            what="keep.txt deleted",
+        )
         assert c.exec_run(["cat", "/victim/f.txt"]).output == b"precious\n"
 
 

@@ -80,7 +80,8 @@ def test_missing_image_without_build_fails(docker_client, tmp_project) -> None:
 @pytest.mark.docker
 def test_missing_dockerfile_and_bind_source_are_filed_under_their_checks(docker_client, tmp_project) -> None:
     folder = tmp_project(
-        'services:\n  web:\n    build: ./app\n    volumes: ["./nope:/x"]\n', {"app/README": "no Dockerfile here\n"}
+        'services:\n  web:\n    build: ./app\n    volumes: ["./nope:/x"]\n',
+        {"app/README": "no Dockerfile here\n"},
     )
     r = devrun("doctor", cwd=folder)
     assert r.returncode == 1
@@ -94,7 +95,9 @@ def test_unreachable_engine_is_one_line(tmp_project) -> None:
     r = devrun("doctor", cwd=folder, env={"DOCKER_HOST": "unix:///nonexistent.sock"})
     assert r.returncode == 1
     (line,) = lines_of(r.stdout, "FAIL", "engine")
-    assert "cannot reach the Docker engine at unix:///nonexistent.sock" in line and "fix: start Docker" in line
+    assert (
+        "cannot reach the Docker engine at unix:///nonexistent.sock" in line and "fix: start Docker" in line
+    )
     assert lines_of(r.stdout, "skip", "image")
     assert r.stderr == ""
 
@@ -105,7 +108,15 @@ def test_json_output_parses(docker_client, tmp_project) -> None:
     r = devrun("doctor", "--json", cwd=folder)
     assert r.returncode == 0, r.stdout
     checks = [json.loads(line) for line in r.stdout.splitlines()]
-    assert {c["check"] for c in checks} >= {"engine", "platform", "inotify", "config", "port", "bind", "image"}
+    assert {c["check"] for c in checks} >= {
+        "engine",
+        "platform",
+        "inotify",
+        "config",
+        "port",
+        "bind",
+        "image",
+    }
     for c in checks:
         assert set(c) == {"v", "check", "ok", "level", "message", "fix"}
         assert c["ok"] is (c["level"] != "fail") and c["level"] in ("ok", "warn", "fail", "skip")
@@ -123,7 +134,7 @@ def test_all_interfaces_is_a_warning_not_a_failure(docker_client, tmp_project) -
     folder = tmp_project(f'services:\n  web:\n    image: {BUSYBOX}\n    ports: ["0.0.0.0:{port}:80"]\n')
     r = devrun("doctor", cwd=folder)
     assert r.returncode == 0, r.stdout
-    assert f'127.0.0.1:{port}:80' in lines_of(r.stdout, "warn", "port")[0]
+    assert f"127.0.0.1:{port}:80" in lines_of(r.stdout, "warn", "port")[0]
 
 
 def test_planned_watch_dirs_match_the_watcher(tmp_project) -> None:
@@ -150,7 +161,9 @@ def test_platform_caveats() -> None:
     assert doctor.platform_check("win32", "", "C:\\p").level == "warn"
     wsl = "Linux version 5.15.90.1-microsoft-standard-WSL2"
     slow = doctor.platform_check("linux", wsl, "/mnt/c/Users/a/p")
-    assert slow.level == "warn" and "Windows drive" in slow.message and "Linux file system" in (slow.fix or "")
+    assert (
+        slow.level == "warn" and "Windows drive" in slow.message and "Linux file system" in (slow.fix or "")
+    )
     assert doctor.platform_check("linux", wsl, "/home/a/p").level == "ok"
 
 
@@ -166,10 +179,12 @@ def test_inotify_budget() -> None:
 
 
 def test_config_problems_are_filed_by_field() -> None:
-    found = doctor.config_checks([
-        Problem("devrun.yaml", 5, 7, "services.web.volumes[0]", "bind source ./x does not exist"),
-        Problem("devrun.yaml", 3, 5, "services.web.build.dockerfile", "no Dockerfile in /p"),
-        Problem("devrun.yaml", 1, 1, "services", "needs at least one"),
-    ])
+    found = doctor.config_checks(
+        [
+            Problem("devrun.yaml", 5, 7, "services.web.volumes[0]", "bind source ./x does not exist"),
+            Problem("devrun.yaml", 3, 5, "services.web.build.dockerfile", "no Dockerfile in /p"),
+            Problem("devrun.yaml", 1, 1, "services", "needs at least one"),
+        ]
+    )
     assert [c.check for c in found] == ["bind", "image", "config"]
     assert all(c.level == "fail" and c.fix for c in found)

@@ -35,7 +35,9 @@ def engine(docker_client) -> Engine:
 
 
 def start(engine: Engine, project_name: str, image: str, command: list[str], **svc) -> str:
-    cfg = Project.model_validate({"services": {"app": {"image": image, "command": command, "stop_grace_period": "2s", **svc}}})
+    cfg = Project.model_validate(
+        {"services": {"app": {"image": image, "command": command, "stop_grace_period": "2s", **svc}}}
+    )
     info = engine.image_info(image)
     assert info is not None
     spec = plan.desired_specs(cfg, project_name, {"app": info})["app"]
@@ -54,7 +56,9 @@ def test_usr2_restarts_app_in_same_container(engine, project_name, image):
     engine.kill(cid, "SIGHUP")
     wait_for(lambda: "got-HUP" in logs(engine, cid))
     engine.restart_process(cid)
-    pids = wait_for(lambda: (p := [ln for ln in logs(engine, cid) if ln.startswith("pid ")]) and len(p) >= 2 and p)
+    pids = wait_for(
+        lambda: (p := [ln for ln in logs(engine, cid) if ln.startswith("pid ")]) and len(p) >= 2 and p
+    )
     assert pids[1] != first[0]
     info = engine.inspect(cid)
     assert info["State"]["Running"] and info["RestartCount"] == 0

@@ -50,7 +50,11 @@ def assert_clean(up: DevrunUp) -> None:
 
 
 def pids_listening(up: DevrunUp) -> list[str]:
-    return [m[1] for e in up.of("log", service="web") if (m := re.match(r"listening on :8000 \(pid (\d+)\)", e["line"]))]
+    return [
+        m[1]
+        for e in up.of("log", service="web")
+        if (m := re.match(r"listening on :8000 \(pid (\d+)\)", e["line"]))
+    ]
 
 
 def test_python_web(tmp_path: Path, docker_client, project_name: str) -> None:
@@ -134,7 +138,9 @@ def test_db_persist(tmp_path: Path, docker_client, project_name: str) -> None:
 
     up_once(["visits: 1", "visits: 2"])  # web reaches db by its service name
     down()
-    assert docker_client.volumes.list(filters={"label": f"dev.devrun.project={project_name}"}), "down keeps the volume"
+    assert docker_client.volumes.list(filters={"label": f"dev.devrun.project={project_name}"}), (
+        "down keeps the volume"
+    )
     up_once(["visits: 3"])  # the counter survived down and up
     down("--volumes")
     up_once(["visits: 1"])  # --volumes reset it

@@ -69,10 +69,14 @@ services:
         ]
         # ~7 s of crash loop: devrun sleeps between restarts
         assert cpu_used < 1.0, cpu_used
-        print(f"backoff gaps {[round(g, 2) for g in gaps]} s, devrun CPU {cpu_used:.2f} s over {times[3] - times[0]:.1f} s")
+        print(
+            f"backoff gaps {[round(g, 2) for g in gaps]} s, devrun CPU {cpu_used:.2f} s over {times[3] - times[0]:.1f} s"
+        )
 
 
-def test_without_restart_policy_it_stays_down_and_the_rest_keeps_running(tmp_path, project_name, docker_client):
+def test_without_restart_policy_it_stays_down_and_the_rest_keeps_running(
+    tmp_path, project_name, docker_client
+):
     (tmp_path / "src").mkdir()
     (tmp_path / "devrun.yaml").write_text(f"""
 services:

@@ -148,7 +148,11 @@ def test_engine_gone_past_the_timeout_exits_1_and_leaves_containers(cfg, monkeyp
     assert result == [1]
     assert 0.8 <= took < 3.5, took
     errors = [e for e in events_of(out) if e["event"] == "error"]
-    assert len(errors) == 1 and "unreachable" in errors[0]["message"] and "leaving the containers as they are" in errors[0]["message"]
+    assert (
+        len(errors) == 1
+        and "unreachable" in errors[0]["message"]
+        and "leaving the containers as they are" in errors[0]["message"]
+    )
     assert engine.touched == []  # no stop, kill, remove or start
     assert len(engine.events_calls) >= 3  # it did retry
 

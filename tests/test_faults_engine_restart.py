@@ -29,7 +29,7 @@ from tests.conftest import BUSYBOX
 from tests.live_helpers import DevrunUp, read, wait_until
 
 # prints "say <content of /state/say>" each time that file changes ($$: devrun interpolates $)
-APP = "last=; while :; do s=$$(cat /state/say 2>/dev/null); if [ \"$$s\" != \"$$last\" ]; then echo \"say $$s\"; last=$$s; fi; sleep 0.05; done"
+APP = 'last=; while :; do s=$$(cat /state/say 2>/dev/null); if [ "$$s" != "$$last" ]; then echo "say $$s"; last=$$s; fi; sleep 0.05; done'
 
 CONFIG = f"""
 services:
@@ -61,7 +61,9 @@ def _pids_mentioning(text: str) -> list[int]:
 
 def _children(pid: int) -> list[int]:
     try:
-        return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
+        return [
+            int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()
+        ]
     except OSError:
         return []
 
@@ -80,15 +82,30 @@ class PrivateEngine:
         # docker0 at start (removeDefaultBridgeInterface), breaking the main daemon's builds.
         self.own_bridge = f"dvrit{octet}"
         subprocess.run(["ip", "link", "delete", self.own_bridge], capture_output=True)
-        for cmd in (["ip", "link", "add", "name", self.own_bridge, "type", "bridge"],
-                    ["ip", "addr", "add", f"10.{octet}.254.1/24", "dev", self.own_bridge],
-                    ["ip", "link", "set", self.own_bridge, "up"]):
+        for cmd in (
+            ["ip", "link", "add", "name", self.own_bridge, "type", "bridge"],
+            ["ip", "addr", "add", f"10.{octet}.254.1/24", "dev", self.own_bridge],
+            ["ip", "link", "set", self.own_bridge, "up"],
+        ):
             subprocess.run(cmd, check=True, capture_output=True)
         self.bridges.add(self.own_bridge)
         self.args = [
-            "dockerd", "--host", self.host, "--data-root", f"{self.root}/root", "--exec-root", f"{self.root}/exec",
-            "--pidfile", f"{self.root}/docker.pid", "--bridge", self.own_bridge, "--iptables=false", "--ip-masq=false",
-            "--live-restore", "--default-address-pool", f"base=10.{octet}.0.0/16,size=24",
+            "dockerd",
+            "--host",
+            self.host,
+            "--data-root",
+            f"{self.root}/root",
+            "--exec-root",
+            f"{self.root}/exec",
+            "--pidfile",
+            f"{self.root}/docker.pid",
+            "--bridge",
+            self.own_bridge,
+            "--iptables=false",
+            "--ip-masq=false",
+            "--live-restore",
+            "--default-address-pool",
+            f"base=10.{octet}.0.0/16,size=24",
         ]
 
     def client(self) -> docker.DockerClient:
@@ -99,32 +116,44 @@ class PrivateEngine:
 
     def start(self, timeout: float = 20) -> None:
         log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - the daemon keeps writing to it
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"private dockerd exited ({self.proc.returncode}): {' '.join(self.args)}\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"private dockerd exited ({self.proc.returncode}): {' '.join(self.args)}\n{self.log_tail()}"
+                )
             try:
                 self.client().ping()
                 return
             except Exception:  # noqa: BLE001 - not listening yet
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"private dockerd not answering after {timeout}s\n{self.log_tail()}") from None
+                    raise RuntimeError(
+                        f"private dockerd not answering after {timeout}s\n{self.log_tail()}"
+                    ) from None
                 time.sleep(0.05)
 
     def containerd_pids(self) -> list[int]:
         """Its managed containerd: a child of our dockerd whose config lives under our exec root."""
         assert self.proc is not None
         config = f"containerd --config {self.root}/exec/containerd/containerd.toml"
-        return [p for p in _children(self.proc.pid) if config in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()]
+        return [
+            p
+            for p in _children(self.proc.pid)
+            if config in Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        ]
 
     def stop(self, timeout: float = 20) -> None:
         """SIGTERM and wait for the daemon to exit; with --live-restore containers keep running."""
         if not self.running():
             return
         try:
-            self.bridges |= {f"br-{n.id[:12]}" for n in self.client().networks.list() if n.attrs.get("Driver") == "bridge"}
+            self.bridges |= {
+                f"br-{n.id[:12]}" for n in self.client().networks.list() if n.attrs.get("Driver") == "bridge"
+            }
         except Exception:  # noqa: BLE001 - only a cleanup aid
             pass
         assert self.proc is not None
@@ -162,7 +191,9 @@ class PrivateEngine:
                     pass
         for bridge in self.bridges:
             subprocess.run(["ip", "link", "delete", bridge], capture_output=True)
-        mounts = subprocess.run(["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True).stdout.split()
+        mounts = subprocess.run(
+            ["findmnt", "-rn", "-o", "TARGET"], capture_output=True, text=True
+        ).stdout.split()
         for target in sorted((m for m in mounts if m.startswith(str(self.root))), key=len, reverse=True):
             subprocess.run(["umount", "-l", target], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -172,7 +203,9 @@ class PrivateEngine:
 def engine(docker_client):
     """A started private dockerd with busybox loaded; with CI=true failing to start it fails the test."""
     if shutil.which("dockerd") is None or os.geteuid() != 0:
-        why = "dockerd is not installed" if shutil.which("dockerd") is None else "a private dockerd needs root"
+        why = (
+            "dockerd is not installed" if shutil.which("dockerd") is None else "a private dockerd needs root"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(f"private dockerd required in CI: {why}")
         pytest.skip(why)
@@ -205,7 +238,11 @@ def make_project(folder: Path) -> None:
 
 
 def says(up: DevrunUp, word: str, timeout: float = 10) -> None:
-    wait_until(lambda: up.of("log", service="app", line=f"say {word}"), timeout, what=f"log line 'say {word}': {up.tail()}")
+    wait_until(
+        lambda: up.of("log", service="app", line=f"say {word}"),
+        timeout,
+        what=f"log line 'say {word}': {up.tail()}",
+    )
 
 
 def no_traceback(up: DevrunUp) -> None:
@@ -228,7 +265,9 @@ def test_engine_restart_is_survived_with_actions_and_logs(tmp_path, project_name
         engine.stop()
         up.wait_for("warning", timeout=10)
         assert "lost the engine's event stream" in up.of("warning")[0]["message"]
-        (tmp_path / "state/say").write_text(during)  # the app runs on (live-restore) and logs while no daemon reads
+        (tmp_path / "state/say").write_text(
+            during
+        )  # the app runs on (live-restore) and logs while no daemon reads
         engine.start()
         up.wait_for("info", timeout=20, message="reconnected to the engine")
 
@@ -239,10 +278,18 @@ def test_engine_restart_is_survived_with_actions_and_logs(tmp_path, project_name
         (tmp_path / "state/say").write_text(after)
         says(up, after)  # the log stream is followed again
         (tmp_path / "src/exec.txt").write_text(after)
-        wait_until(lambda: read(tmp_path / "state/exec-out") == after, 10, what=f"exec action after the restart: {up.tail()}")
+        wait_until(
+            lambda: read(tmp_path / "state/exec-out") == after,
+            10,
+            what=f"exec action after the restart: {up.tail()}",
+        )
         assert up.wait_for("action_finished", timeout=5, action="exec")[-1]["ok"] is True
         # each line exactly once: the re-followed stream starts at the drop, not at the beginning
-        assert [e["line"] for e in up.of("log", service="app")] == [f"say {before}", f"say {during}", f"say {after}"]
+        assert [e["line"] for e in up.of("log", service="app")] == [
+            f"say {before}",
+            f"say {during}",
+            f"say {after}",
+        ]
         assert not up.of("error"), up.of("error")
         assert len(up.of("warning")) == 1
     no_traceback(up)
@@ -252,7 +299,9 @@ def test_engine_restart_is_survived_with_actions_and_logs(tmp_path, project_name
 def test_engine_gone_past_the_timeout_exits_1_and_leaves_the_container(tmp_path, project_name, engine):
     make_project(tmp_path)
     timeout = 5.0
-    with DevrunUp(tmp_path, project_name, env={"DOCKER_HOST": engine.host, "DEVRUN_ENGINE_TIMEOUT": f"{timeout:g}"}) as up:
+    with DevrunUp(
+        tmp_path, project_name, env={"DOCKER_HOST": engine.host, "DEVRUN_ENGINE_TIMEOUT": f"{timeout:g}"}
+    ) as up:
         up.wait_for("ready", timeout=30)
         state = engine.client().containers.get(f"{project_name}-app").attrs["State"]
 
@@ -265,7 +314,10 @@ def test_engine_gone_past_the_timeout_exits_1_and_leaves_the_container(tmp_path,
         wait_until(lambda: up.of("error"), 2, what="error event")  # the reader thread may lag the exit
         errors = up.of("error")
         assert len(errors) == 1, errors
-        assert "unreachable for 5s" in errors[0]["message"] and "leaving the containers as they are" in errors[0]["message"]
+        assert (
+            "unreachable for 5s" in errors[0]["message"]
+            and "leaving the containers as they are" in errors[0]["message"]
+        )
         assert Path(f"/proc/{state['Pid']}").exists()  # the app still runs with no daemon at all
 
     no_traceback(up)

@@ -35,7 +35,9 @@ def project_ids(docker_client, project: str) -> dict[str, str]:
     return {c.name: c.id for c in found}
 
 
-def test_up_after_sigkill_adopts_running_containers_and_down_removes_them(tmp_path, project_name, docker_client):
+def test_up_after_sigkill_adopts_running_containers_and_down_removes_them(
+    tmp_path, project_name, docker_client
+):
     config(tmp_path)
     first = DevrunUp(tmp_path, project_name)
     first.wait_for("ready", timeout=60)
@@ -43,7 +45,10 @@ def test_up_after_sigkill_adopts_running_containers_and_down_removes_them(tmp_pa
     assert sorted(before) == [f"{project_name}-web", f"{project_name}-worker"]
     first.proc.kill()  # SIGKILL: no cleanup at all
     first.proc.wait(5)
-    assert all(c.status == "running" for c in docker_client.containers.list(filters={"label": f"dev.devrun.project={project_name}"}))
+    assert all(
+        c.status == "running"
+        for c in docker_client.containers.list(filters={"label": f"dev.devrun.project={project_name}"})
+    )
 
     with DevrunUp(tmp_path, project_name) as second:
         second.wait_for("ready", timeout=60)
@@ -51,7 +56,9 @@ def test_up_after_sigkill_adopts_running_containers_and_down_removes_them(tmp_pa
         assert not second.of("service_started")  # kept, not started again
         assert not second.of("error")
         # and it follows the adopted containers' logs
-        docker_client.containers.get(f"{project_name}-web").exec_run(["sh", "-c", "echo adopted-log-line > /proc/1/fd/1"])
+        docker_client.containers.get(f"{project_name}-web").exec_run(
+            ["sh", "-c", "echo adopted-log-line > /proc/1/fd/1"]
+        )
         second.wait_for("log", timeout=10, service="web", line="adopted-log-line")
 
     res = devrun("down", "-p", project_name, cwd=tmp_path)
@@ -82,7 +89,9 @@ def test_second_up_in_the_same_project_is_refused(tmp_path, project_name, docker
 
 def test_down_with_a_broken_config_removes_by_label_with_p(tmp_path, project_name, docker_client):
     """A broken devrun.yaml must not keep anyone from cleaning up."""
-    (tmp_path / "devrun.yaml").write_text(f"services:\n  app:\n    image: {BUSYBOX}\n    command: [sleep, '300']\nvolumes:\n  data:\n")
+    (tmp_path / "devrun.yaml").write_text(
+        f"services:\n  app:\n    image: {BUSYBOX}\n    command: [sleep, '300']\nvolumes:\n  data:\n"
+    )
     r = devrun("up", "-d", "-p", project_name, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     (tmp_path / "devrun.yaml").write_text("services:\n  app:\n    image: [broken\n")

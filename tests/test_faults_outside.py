@@ -12,7 +12,11 @@ from tests.conftest import BUSYBOX
 from tests.live_helpers import DevrunUp, wait_until
 
 # one distinct line per run of the app, then idle
-APP = ["sh", "-c", "echo \"run $(cat /proc/sys/kernel/random/uuid)\"; trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+APP = [
+    "sh",
+    "-c",
+    "echo \"run $(cat /proc/sys/kernel/random/uuid)\"; trap 'exit 0' TERM; while :; do sleep 0.1; done",
+]
 
 
 def runs(up: DevrunUp) -> list[str]:
@@ -52,7 +56,11 @@ services:
             # docker rm -f: recreated (restart: always), a new id, logs follow it
             old_id = docker_client.containers.get(name).id
             docker_client.containers.get(name).remove(force=True)
-            wait_until(lambda: [w for w in up.of("warning") if "removed outside devrun; recreating" in w["message"]], 10, what="removal warning")
+            wait_until(
+                lambda: [w for w in up.of("warning") if "removed outside devrun; recreating" in w["message"]],
+                10,
+                what="removal warning",
+            )
             wait_until(lambda: len(runs(up)) == 3, 15, what="log line after docker rm -f + recreate")
             new_id = docker_client.containers.get(name).id
             assert new_id != old_id
@@ -74,9 +82,18 @@ services:
             wait_until(lambda: len(runs(up)) == 6, 15, what="log line after kill of the rebuilt container")
             assert len(set(runs(up))) == 6  # six distinct runs, no line printed twice
             assert not up.of("error"), up.of("error")
-            assert len(docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"})) == 1
+            assert (
+                len(
+                    docker_client.containers.list(
+                        all=True, filters={"label": f"dev.devrun.project={project_name}"}
+                    )
+                )
+                == 1
+            )
     finally:
-        for c in docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"}):
+        for c in docker_client.containers.list(
+            all=True, filters={"label": f"dev.devrun.project={project_name}"}
+        ):
             c.remove(force=True)
         try:
             docker_client.images.remove(f"{project_name}-app", force=True)
@@ -103,11 +120,20 @@ services:
         docker_client.containers.get(f"{project_name}-app").kill()
         assert up.wait_for("container_exited", timeout=10)[0]["exit_code"] == 137
         docker_client.containers.get(f"{project_name}-app").remove(force=True)
-        warn = wait_until(lambda: [w for w in up.of("warning") if "removed outside devrun" in w["message"]], 10, what="warning")
+        warn = wait_until(
+            lambda: [w for w in up.of("warning") if "removed outside devrun" in w["message"]],
+            10,
+            what="warning",
+        )
         assert "run `devrun up` again" in warn[0]["message"]
         assert up.proc.poll() is None
         assert docker_client.containers.get(f"{project_name}-other").status == "running"
-        names = [c.name for c in docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"})]
+        names = [
+            c.name
+            for c in docker_client.containers.list(
+                all=True, filters={"label": f"dev.devrun.project={project_name}"}
+            )
+        ]
         assert names == [f"{project_name}-other"]
 
 

@@ -69,7 +69,9 @@ services:
         shutil.rmtree(src / "sub")
         (src / "sub").mkdir()
         edit_arrives("sub/new.txt", "recreated")
-        wait_until(lambda: c.exec_run(["test", "-e", "/src/sub/old.txt"]).exit_code == 1, 10, what="old.txt deleted")
+        wait_until(
+            lambda: c.exec_run(["test", "-e", "/src/sub/old.txt"]).exit_code == 1, 10, what="old.txt deleted"
+        )
 
         # a file replaced by a directory
         (src / "thing").unlink()
@@ -79,14 +81,24 @@ services:
         # 300 MB (under the limit): synced through the spooled tar; memory stays bounded
         with open(src / "big.bin", "wb") as f:
             f.truncate(300 * 2**20)
-        wait_until(lambda: c.exec_run(["stat", "-c", "%s", "/src/big.bin"]).output.strip() == str(300 * 2**20).encode(), 60, interval=0.2, what="300 MB file synced")
+        wait_until(
+            lambda: (
+                c.exec_run(["stat", "-c", "%s", "/src/big.bin"]).output.strip() == str(300 * 2**20).encode()
+            ),
+            60,
+            interval=0.2,
+            what="300 MB file synced",
+        )
         rss_big = peak_rss_mb(up.proc.pid)
 
         # 4 GB sparse (over the 512 MB limit): skipped with one warning
         with open(src / "huge.bin", "wb") as f:
             f.truncate(4 * 2**30)
         warn = up.wait_for("warning", timeout=15)
-        assert any("not syncing" in w["message"] and "huge.bin" in w["message"] and "sync limit" in w["message"] for w in warn), warn
+        assert any(
+            "not syncing" in w["message"] and "huge.bin" in w["message"] and "sync limit" in w["message"]
+            for w in warn
+        ), warn
         edit_arrives("a/x.txt", "after the huge file")
         assert c.exec_run(["test", "-e", "/src/huge.bin"]).exit_code == 1
         rss_after = peak_rss_mb(up.proc.pid)
@@ -94,4 +106,6 @@ services:
         assert up.proc.poll() is None
         assert not up.of("error"), up.of("error")
         assert rss_big < 150 and rss_after < 150, (rss_big, rss_after)
-        print(f"devrun peak RSS: {rss_start:.0f} MB at ready, {rss_big:.0f} MB after a 300 MB sync, {rss_after:.0f} MB after a 4 GB file")
+        print(
+            f"devrun peak RSS: {rss_start:.0f} MB at ready, {rss_big:.0f} MB after a 300 MB sync, {rss_after:.0f} MB after a 4 GB file"
+        )

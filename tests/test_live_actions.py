@@ -133,12 +133,18 @@ def test_sync_copies_creates_and_deletes(live, docker_client):
     (folder / "synced/new").mkdir()
     (folder / "synced/new/file.txt").write_text("fresh")
     os.chmod(folder / "synced/new/file.txt", 0o751)
-    wait_until(lambda: container_read(docker_client, up.project, "/synced/new/file.txt") == "fresh", 10, what="new file synced")
+    wait_until(
+        lambda: container_read(docker_client, up.project, "/synced/new/file.txt") == "fresh",
+        10,
+        what="new file synced",
+    )
     assert container_read(docker_client, up.project, "/synced/index.html") == "v2"
     c = docker_client.containers.get(f"{up.project}-app")
     assert c.exec_run(["stat", "-c", "%a", "/synced/new/file.txt"]).output.decode().strip() == "751"
     (folder / "synced/sub/deep.txt").unlink()
-    wait_until(lambda: c.exec_run(["test", "-e", "/synced/sub/deep.txt"]).exit_code != 0, 10, what="delete synced")
+    wait_until(
+        lambda: c.exec_run(["test", "-e", "/synced/sub/deep.txt"]).exit_code != 0, 10, what="delete synced"
+    )
 
 
 def test_sync_then_exec_and_sync_then_restart(live):
@@ -148,7 +154,9 @@ def test_sync_then_exec_and_sync_then_restart(live):
     wait_until(lambda: read(folder / "state/both-out") == "b1", 10, what="sync+exec")
     before = read(folder / "state/starts").count("start")
     (folder / "both2/value").write_text("c1")
-    wait_until(lambda: read(folder / "state/starts").count("start") == before + 1, 10, what="sync+restart restarted")
+    wait_until(
+        lambda: read(folder / "state/starts").count("start") == before + 1, 10, what="sync+restart restarted"
+    )
 
 
 def _one_action_for(up: DevrunUp, save) -> int:

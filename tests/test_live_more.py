@@ -28,8 +28,10 @@ def exec_out(docker_client, name: str, *argv: str) -> str:
 
 
 def test_storm_of_2000_files_is_one_or_two_actions_and_all_arrive(tmp_path, project_name, docker_client):
-    write(tmp_path, {
-        "devrun.yaml": f"""
+    write(
+        tmp_path,
+        {
+            "devrun.yaml": f"""
 services:
   app:
     image: {BUSYBOX}
@@ -39,8 +41,9 @@ services:
         action: sync
         target: /gen
 """,
-        "gen/.keep": "",
-    })
+            "gen/.keep": "",
+        },
+    )
     with DevrunUp(tmp_path, project_name) as up:
         up.wait_for("ready", timeout=60)
         up.settle()
@@ -53,7 +56,9 @@ services:
         assert exec_out(docker_client, f"{project_name}-app", "cat", "/gen/f1999.txt") == "1999"
         # the next edit still works
         (tmp_path / "gen" / "f0000.txt").write_text("after")
-        wait_until(lambda: exec_out(docker_client, f"{project_name}-app", "cat", "/gen/f0000.txt") == "after", 10)
+        wait_until(
+            lambda: exec_out(docker_client, f"{project_name}-app", "cat", "/gen/f0000.txt") == "after", 10
+        )
 
 
 def test_config_hot_reload_valid_then_invalid(tmp_path, project_name, docker_client):
@@ -92,12 +97,17 @@ services:
         up.wait_for("config_reloaded", timeout=30, count=2)
         (tmp_path / ".env").write_text("GREETING_FROM_ENV=from-dotenv\n")
         up.wait_for("config_reloaded", timeout=30, count=3)
-        assert exec_out(docker_client, f"{project_name}-app", "sh", "-c", "echo $GREETING").strip() == "from-dotenv"
+        assert (
+            exec_out(docker_client, f"{project_name}-app", "sh", "-c", "echo $GREETING").strip()
+            == "from-dotenv"
+        )
 
 
 def test_forced_polling_detects_changes(tmp_path, project_name):
-    write(tmp_path, {
-        "devrun.yaml": f"""
+    write(
+        tmp_path,
+        {
+            "devrun.yaml": f"""
 services:
   app:
     image: {BUSYBOX}
@@ -108,9 +118,10 @@ services:
         action: exec
         exec: cp /src/a.txt /state/out
 """,
-        "src/a.txt": "0",
-        "state/.keep": "",
-    })
+            "src/a.txt": "0",
+            "state/.keep": "",
+        },
+    )
     with DevrunUp(tmp_path, project_name, env={"DEVRUN_POLL": "1"}) as up:
         up.wait_for("ready", timeout=60)
         time.sleep(0.3)
@@ -120,8 +131,10 @@ services:
 
 
 def test_rebuild_recreates_keeps_volume_and_survives_a_failing_build(tmp_path, project_name, docker_client):
-    write(tmp_path, {
-        "devrun.yaml": """
+    write(
+        tmp_path,
+        {
+            "devrun.yaml": """
 services:
   app:
     build: .
@@ -133,8 +146,9 @@ services:
 volumes:
   data:
 """,
-        "Dockerfile": f"FROM {BUSYBOX}\nRUN echo v1 > /version\n",
-    })
+            "Dockerfile": f"FROM {BUSYBOX}\nRUN echo v1 > /version\n",
+        },
+    )
     name = f"{project_name}-app"
     with DevrunUp(tmp_path, project_name) as up:
         up.wait_for("ready", timeout=120)
@@ -155,8 +169,10 @@ volumes:
 
 
 def test_container_restart_mode_restarts_the_container(tmp_path, project_name, docker_client):
-    write(tmp_path, {
-        "devrun.yaml": f"""
+    write(
+        tmp_path,
+        {
+            "devrun.yaml": f"""
 services:
   app:
     image: {BUSYBOX}
@@ -167,9 +183,10 @@ services:
       - path: src
         action: restart
 """,
-        "src/a.txt": "0",
-        "state/.keep": "",
-    })
+            "src/a.txt": "0",
+            "state/.keep": "",
+        },
+    )
     with DevrunUp(tmp_path, project_name) as up:
         up.wait_for("ready", timeout=60)
         wait_until(lambda: read(tmp_path / "state/starts").count("start") == 1, 10)
@@ -178,7 +195,9 @@ services:
         assert ev["action"] == "restart (container)" and ev["ok"]
         wait_until(lambda: read(tmp_path / "state/starts").count("start") == 2, 10)
         # logs reattach after the restart: a line printed after it still arrives
-        docker_client.containers.get(f"{project_name}-app").exec_run(["sh", "-c", "echo marker-after-restart > /proc/1/fd/1"])
+        docker_client.containers.get(f"{project_name}-app").exec_run(
+            ["sh", "-c", "echo marker-after-restart > /proc/1/fd/1"]
+        )
         up.wait_for("log", timeout=10, line="marker-after-restart")
 
 

@@ -14,7 +14,9 @@ IMG = ImageInfo(ref="busybox:stable", id="sha256:aaa", entrypoint=(), cmd=("sh",
 
 
 def project(**svc) -> Project:
-    return Project.model_validate({"services": {"web": {"image": "busybox:stable", **svc}, "db": {"image": "busybox:stable"}}})
+    return Project.model_validate(
+        {"services": {"web": {"image": "busybox:stable", **svc}, "db": {"image": "busybox:stable"}}}
+    )
 
 
 def specs(**svc):
@@ -23,7 +25,9 @@ def specs(**svc):
 
 def obs(service: str, spec, state: str = "running", cid: str | None = None, stale: bool = False) -> Observed:
     h = "old" if stale else config_hash(spec)
-    return Observed(id=cid or f"id-{service}", name=f"p-{service}", service=service, state=state, config_hash=h)
+    return Observed(
+        id=cid or f"id-{service}", name=f"p-{service}", service=service, state=state, config_hash=h
+    )
 
 
 def kinds(steps: list[Step]) -> list[tuple[str, str]]:
@@ -39,10 +43,19 @@ D = specs()
         ([], [("create", "db"), ("create", "web")]),
         ([obs("db", D["db"]), obs("web", D["web"])], [("keep", "db"), ("keep", "web")]),
         ([obs("db", D["db"], state="exited"), obs("web", D["web"])], [("start", "db"), ("keep", "web")]),
-        ([obs("db", D["db"], state="created"), obs("web", D["web"], stale=True)], [("start", "db"), ("recreate", "web")]),
-        ([obs("db", D["db"]), obs("web", D["web"]), obs("gone", D["web"])], [("keep", "db"), ("keep", "web")]),
+        (
+            [obs("db", D["db"], state="created"), obs("web", D["web"], stale=True)],
+            [("start", "db"), ("recreate", "web")],
+        ),
+        (
+            [obs("db", D["db"]), obs("web", D["web"]), obs("gone", D["web"])],
+            [("keep", "db"), ("keep", "web")],
+        ),
         # two containers for one service: the matching running one stays, the other goes first
-        ([obs("db", D["db"], cid="a", stale=True), obs("db", D["db"], cid="b")], [("remove", "db"), ("keep", "db"), ("create", "web")]),
+        (
+            [obs("db", D["db"], cid="a", stale=True), obs("db", D["db"], cid="b")],
+            [("remove", "db"), ("keep", "db"), ("create", "web")],
+        ),
     ],
 )
 def test_converge_table(observed, expected):
@@ -95,7 +108,11 @@ def test_restart_mode(svc, image, mode):
         ({}, ImageInfo("i", "x", ("ep",), ("cmd", "a")), ("ep", "cmd", "a")),
         ({"command": ["run"]}, ImageInfo("i", "x", ("ep",), ("cmd",)), ("ep", "run")),
         ({"entrypoint": ["e2"]}, ImageInfo("i", "x", ("ep",), ("cmd",)), ("e2",)),
-        ({"entrypoint": "e2 -x", "command": "c y"}, ImageInfo("i", "x", ("ep",), ("cmd",)), ("e2", "-x", "c", "y")),
+        (
+            {"entrypoint": "e2 -x", "command": "c y"},
+            ImageInfo("i", "x", ("ep",), ("cmd",)),
+            ("e2", "-x", "c", "y"),
+        ),
     ],
 )
 def test_app_argv_combines_like_docker(svc, image, argv):
@@ -113,7 +130,12 @@ def test_process_mode_wraps_argv_in_supervisor():
 
 def test_names_ports_and_volumes():
     cfg = Project.model_validate(
-        {"services": {"web": {"image": "x", "ports": ["8080:80", "0.0.0.0:9090:90"], "volumes": ["data:/data"]}}, "volumes": {"data": {}}}
+        {
+            "services": {
+                "web": {"image": "x", "ports": ["8080:80", "0.0.0.0:9090:90"], "volumes": ["data:/data"]}
+            },
+            "volumes": {"data": {}},
+        }
     )
     spec = plan.desired_specs(cfg, "proj", {"web": IMG})["web"]
     assert spec.name == "proj-web" and spec.network == "proj_default" and spec.aliases == ("web",)

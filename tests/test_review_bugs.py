@@ -61,8 +61,13 @@ services:
 """)
     with DevrunUp(tmp_path, project_name) as up:
         up.wait_for("ready", timeout=60)
-        down = subprocess.run([sys.executable, "-m", "devrun", "down", "-p", project_name], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        down = subprocess.run(
+            [sys.executable, "-m", "devrun", "down", "-p", project_name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert down.returncode == 0, down.stderr
         assert up.proc.wait(20) == 0, up.tail()
     label = f"dev.devrun.project={project_name}"
@@ -77,18 +82,34 @@ def test_logs_tail_refuses_what_the_engine_would_read_as_all(tmp_path: Path):
     for bad in ("abc", "-3", "1.5", ""):
         with pytest.raises(UsageError, match="--tail"):
             tail_lines(bad)
-    res = subprocess.run([sys.executable, "-m", "devrun", "logs", "--tail", "abc"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
-    assert res.returncode == 2 and res.stderr.strip() == "devrun: --tail abc: give a number of lines (0 or more) or 'all'"
+    res = subprocess.run(
+        [sys.executable, "-m", "devrun", "logs", "--tail", "abc"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (
+        res.returncode == 2
+        and res.stderr.strip() == "devrun: --tail abc: give a number of lines (0 or more) or 'all'"
+    )
 
 
-@pytest.mark.parametrize(("svc", "has_shell", "says"), [
-    ({"restart_mode": "process"}, False, "has no /bin/sh"),
-    ({"watch": [{"path": ".", "action": "restart"}]}, False, "has no /bin/sh"),
-    ({"restart_mode": "process", "watch": [{"path": ".", "action": "signal", "signal": "USR2"}]}, True, "SIGUSR2"),
-    ({"restart_mode": "process"}, True, None),  # gets what it asked for
-    ({"restart_mode": "container"}, False, None),  # asked for container restarts
-    ({}, False, None),  # auto, nothing restarts: nothing to say
-])
+@pytest.mark.parametrize(
+    ("svc", "has_shell", "says"),
+    [
+        ({"restart_mode": "process"}, False, "has no /bin/sh"),
+        ({"watch": [{"path": ".", "action": "restart"}]}, False, "has no /bin/sh"),
+        (
+            {"restart_mode": "process", "watch": [{"path": ".", "action": "signal", "signal": "USR2"}]},
+            True,
+            "SIGUSR2",
+        ),
+        ({"restart_mode": "process"}, True, None),  # gets what it asked for
+        ({"restart_mode": "container"}, False, None),  # asked for container restarts
+        ({}, False, None),  # auto, nothing restarts: nothing to say
+    ],
+)
 def test_process_restart_fallback_is_said(svc, has_shell, says):
     """`restart_mode: process` on an image without /bin/sh silently became
     container restarts; design.md promises devrun says so."""
@@ -96,7 +117,9 @@ def test_process_restart_fallback_is_said(svc, has_shell, says):
     from devrun.config import Project
 
     service = Project.model_validate({"services": {"s": {"image": "scratch-app", **svc}}}).services["s"]
-    note = plan.restart_mode_note("s", service, plan.ImageInfo("scratch-app", "sha256:1", has_shell=has_shell))
+    note = plan.restart_mode_note(
+        "s", service, plan.ImageInfo("scratch-app", "sha256:1", has_shell=has_shell)
+    )
     assert (note is None) if says is None else (says in note and note.startswith("service s:"))
 
 
@@ -115,7 +138,8 @@ def test_rebuild_rule_on_a_service_without_build_is_a_config_error(tmp_path: Pat
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
         "devrun.yaml:6:17: services.web.watch[0].action: action rebuild needs `build:` on the service (an image is not rebuilt); "
-        "add `build:` or use restart"]
+        "add `build:` or use restart"
+    ]
 
 
 def test_bind_echo_finds_a_sync_that_lands_on_its_own_watched_files():
@@ -126,7 +150,9 @@ def test_bind_echo_finds_a_sync_that_lands_on_its_own_watched_files():
     assert bind_echo("/www", ["/p/www"], bind) == "/p/www"
     assert bind_echo("/www/sub", ["/p/www"], bind) == "/p/www/sub"
     assert bind_echo("/www", ["/p"], bind) == "/p/www"  # lands inside the watched tree: still a loop
-    assert bind_echo("/www", ["/p/*/src"], [Mount(type="bind", source="/p/a/src", target="/www")]) == "/p/a/src"
+    assert (
+        bind_echo("/www", ["/p/*/src"], [Mount(type="bind", source="/p/a/src", target="/www")]) == "/p/a/src"
+    )
     assert bind_echo("/other", ["/p/www"], bind) is None
     assert bind_echo("/www", ["/p/elsewhere"], bind) is None
     assert bind_echo("/www", ["/p/www"], [Mount(type="volume", source="data", target="/www")]) is None
@@ -189,7 +215,9 @@ def test_exec_into_a_stopped_service_says_what_to_do(tmp_path: Path, project_nam
 
 
 @pytest.mark.parametrize("action", ["restart", "signal"])
-def test_saving_the_fix_after_a_crash_starts_the_app_again(tmp_path: Path, project_name, docker_client, action):
+def test_saving_the_fix_after_a_crash_starts_the_app_again(
+    tmp_path: Path, project_name, docker_client, action
+):
     """The everyday loop: a bad edit crashes the app, the fixed file is saved.
     The restart (SIGUSR2) or signal (SIGHUP) failed with 'Container ... is not
     running' and the app stayed down."""
@@ -213,10 +241,20 @@ services:
             docker_client.containers.get(f"{project_name}-app").kill("SIGKILL")
         up.wait_for("container_exited", timeout=20)
         (src / "app.sh").write_text("echo fixed; exec sleep 1000\n")
-        ok = [a for a in up.wait_for("action_finished", timeout=20, count=2 if action == "restart" else 1) if a["ok"]]
+        ok = [
+            a
+            for a in up.wait_for("action_finished", timeout=20, count=2 if action == "restart" else 1)
+            if a["ok"]
+        ]
         assert ok, up.tail()
-        wait_until(lambda: docker_client.containers.get(f"{project_name}-app").status == "running", 10, what="app running")
-        wait_until(lambda: any(e.get("line") == "fixed" for e in up.of("log")), 10, what="the fixed app's log line")
+        wait_until(
+            lambda: docker_client.containers.get(f"{project_name}-app").status == "running",
+            10,
+            what="app running",
+        )
+        wait_until(
+            lambda: any(e.get("line") == "fixed" for e in up.of("log")), 10, what="the fixed app's log line"
+        )
 
 
 def test_logs_follow_carries_on_across_a_container_restart(tmp_path: Path, project_name, docker_client):
@@ -231,8 +269,13 @@ services:
     restart_mode: container
 """)
     assert devrun("up", "-d", "-p", project_name, cwd=tmp_path, timeout=60).returncode == 0
-    follow = subprocess.Popen([sys.executable, "-m", "devrun", "logs", "-f", "-p", project_name], cwd=tmp_path,
-                              stdout=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "devrun", "logs", "-f", "-p", project_name],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
     try:
         assert follow.stdout is not None
         assert follow.stdout.readline().strip() == "app    | hello"

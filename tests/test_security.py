@@ -16,7 +16,11 @@ from tests.conftest import BUSYBOX, devrun
 from tests.live_helpers import DevrunUp, free_port
 
 IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
-SECRETS = {"API_TOKEN": "tok-4f9a1c0e77", "DB_PASSWORD": "hunter2-xyzzy", "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG"}
+SECRETS = {
+    "API_TOKEN": "tok-4f9a1c0e77",
+    "DB_PASSWORD": "hunter2-xyzzy",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG",
+}
 
 
 def service(extra: str = "") -> str:
@@ -30,12 +34,16 @@ services:
 {extra}"""
 
 
-def test_ports_bind_to_loopback_by_default_and_all_interfaces_are_warned(tmp_path, project_name, docker_client):
+def test_ports_bind_to_loopback_by_default_and_all_interfaces_are_warned(
+    tmp_path, project_name, docker_client
+):
     local, public = free_port(), free_port()
-    (tmp_path / "devrun.yaml").write_text(service(f"""    ports:
+    (tmp_path / "devrun.yaml").write_text(
+        service(f"""    ports:
       - "{local}:80"
       - "0.0.0.0:{public}:81"
-"""))
+""")
+    )
     res = devrun("up", "-d", "-p", project_name, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert f"port {public} is published on all interfaces" in res.stdout + res.stderr
@@ -50,7 +58,9 @@ def test_ports_bind_to_loopback_by_default_and_all_interfaces_are_warned(tmp_pat
 
 
 def test_secrets_are_masked_in_config_ps_and_events(tmp_path, project_name):
-    (tmp_path / "secrets.env").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()) + "GREETING=hello-visible\n")
+    (tmp_path / "secrets.env").write_text(
+        "".join(f"{k}={v}\n" for k, v in SECRETS.items()) + "GREETING=hello-visible\n"
+    )
     (tmp_path / "devrun.yaml").write_text(service("    env_file: secrets.env\n"))
     for args in (["config"], ["config", "--json"]):
         res = devrun(*args, "-p", project_name, cwd=tmp_path)
@@ -65,7 +75,9 @@ def test_secrets_are_masked_in_config_ps_and_events(tmp_path, project_name):
         ps = devrun("ps", "--json", "-p", project_name, cwd=tmp_path)
         ps_text = devrun("ps", "-p", project_name, cwd=tmp_path)
         # a config reload prints what changed, never the values
-        (tmp_path / "secrets.env").write_text((tmp_path / "secrets.env").read_text().replace("hunter2-xyzzy", "hunter3-xyzzy"))
+        (tmp_path / "secrets.env").write_text(
+            (tmp_path / "secrets.env").read_text().replace("hunter2-xyzzy", "hunter3-xyzzy")
+        )
         up.wait_for("config_reloaded", timeout=30)
     everything = up.tail(10_000) + ps.stdout + ps.stderr + ps_text.stdout + ps_text.stderr
     assert not [v for v in [*SECRETS.values(), "hunter3-xyzzy"] if v in everything]
@@ -93,8 +105,14 @@ def test_unlabelled_same_named_resources_are_never_touched(tmp_path, project_nam
     res = devrun("up", "-d", "-p", project_name, cwd=tmp_path)
     assert res.returncode == 1
     assert "Traceback" not in res.stderr
-    for kind, name in (("container", f"{project_name}-web"), ("network", f"{project_name}_default"), ("volume", f"{project_name}_data")):
-        assert f"a {kind} named {name} already exists and belongs to something other than devrun" in res.stderr, res.stderr
+    for kind, name in (
+        ("container", f"{project_name}-web"),
+        ("network", f"{project_name}_default"),
+        ("volume", f"{project_name}_data"),
+    ):
+        assert (
+            f"a {kind} named {name} already exists and belongs to something other than devrun" in res.stderr
+        ), res.stderr
     assert len(res.stderr.strip().splitlines()) == 3  # one line per clash
 
     down = devrun("down", "--volumes", "-p", project_name, cwd=tmp_path)
@@ -107,5 +125,7 @@ def test_unlabelled_same_named_resources_are_never_touched(tmp_path, project_nam
     assert n.id == before["network"][0] and v.id == before["volume"][0]
     assert not (c.labels or {}) and not (n.attrs.get("Labels") or {}) and not (v.attrs.get("Labels") or {})
     # and nothing of the project's own was left behind
-    assert docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"}) == []
+    assert (
+        docker_client.containers.list(all=True, filters={"label": f"dev.devrun.project={project_name}"}) == []
+    )
     assert docker_client.networks.list(filters={"label": f"dev.devrun.project={project_name}"}) == []

@@ -68,4 +68,7 @@ def test_glob_root_maps_from_its_static_prefix(tmp_path):
     (tmp_path / "packages" / "one" / "src").mkdir(parents=True)
     f = tmp_path / "packages" / "one" / "src" / "m.py"
     f.write_text("")
-    assert container_path(str(f), [str(tmp_path / "packages" / "*" / "src")], "/app/packages") == "/app/packages/one/src/m.py"
+    assert (
+        container_path(str(f), [str(tmp_path / "packages" / "*" / "src")], "/app/packages")
+        == "/app/packages/one/src/m.py"
+    )

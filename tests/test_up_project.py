@@ -79,7 +79,9 @@ def test_two_services_volume_bind_and_idempotent_up(project, docker_client):
     rows = ps(cwd)
     assert rows["db"]["state"] == rows["web"]["state"] == "running"
     assert rows["db"]["health"] == "healthy"
-    assert rows["web"]["ports"] == [{"host_ip": "127.0.0.1", "published": project.port, "target": 8000, "protocol": "tcp"}]
+    assert rows["web"]["ports"] == [
+        {"host_ip": "127.0.0.1", "published": project.port, "target": 8000, "protocol": "tcp"}
+    ]
     value = exec_out(cwd, "db", "cat", "/data/v")
     # web reached db by its service name
     assert f"from-db {value}" in ok(devrun("logs", "web", cwd=cwd))
@@ -124,8 +126,14 @@ def one_app(project_name: str, command: str, extra: str = "") -> str:
 
 
 def up_foreground(cwd) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "devrun", "up", "--json"], cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.Popen(
+        [sys.executable, "-m", "devrun", "up", "--json"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
 def events_until(proc: subprocess.Popen, done) -> list[dict]:
@@ -146,7 +154,10 @@ def test_sigint_stops_everything_and_exits_130(tmp_project, project_name, docker
         assert any(e["event"] == "ready" for e in seen)
         # a second up for the same project is refused while this one runs
         second = devrun("up", "-d", cwd=cwd)
-        assert second.returncode == 1 and f"already running for project {project_name} (pid {proc.pid})" in second.stderr
+        assert (
+            second.returncode == 1
+            and f"already running for project {project_name} (pid {proc.pid})" in second.stderr
+        )
         t0 = time.monotonic()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 130
@@ -165,7 +176,9 @@ def test_crash_is_reported_and_restarted(tmp_project, project_name):
         seen = events_until(proc, lambda ev: sum(e["event"] == "container_exited" for e in ev) == 2)
         exits = [e for e in seen if e["event"] == "container_exited"]
         assert exits[0]["exit_code"] == 3 and "boom" in exits[0]["last_lines"]
-        assert any("restarting app in 1s (restart: on-failure, attempt 1)" in e.get("message", "") for e in seen)
+        assert any(
+            "restarting app in 1s (restart: on-failure, attempt 1)" in e.get("message", "") for e in seen
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
@@ -173,7 +186,11 @@ def test_crash_is_reported_and_restarted(tmp_project, project_name):
 
 def nothing_created(docker_client, name: str) -> bool:
     flt = {"label": f"dev.devrun.project={name}"}
-    return not (docker_client.containers.list(all=True, filters=flt) or docker_client.networks.list(filters=flt) or docker_client.volumes.list(filters=flt))
+    return not (
+        docker_client.containers.list(all=True, filters=flt)
+        or docker_client.networks.list(filters=flt)
+        or docker_client.volumes.list(filters=flt)
+    )
 
 
 def test_engine_unreachable(project):
@@ -224,7 +241,9 @@ def test_build_then_run(tmp_project, project_name):
 
 
 def test_missing_bind_source(tmp_project, project_name, docker_client):
-    cwd = tmp_project(f"name: {project_name}\nservices:\n  app:\n    image: {BUSYBOX}\n    volumes: ['./nope:/x']\n")
+    cwd = tmp_project(
+        f"name: {project_name}\nservices:\n  app:\n    image: {BUSYBOX}\n    volumes: ['./nope:/x']\n"
+    )
     r = devrun("up", "-d", cwd=cwd)
     assert r.returncode == 2 and "bind source ./nope does not exist" in r.stderr
     assert nothing_created(docker_client, project_name)
