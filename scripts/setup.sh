@@ -27,4 +27,8 @@ if ! engine_up; then
   fi
 fi
 echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') is answering" >&2
+# the engine-restart fault test gives its private dockerd a bridge of its own with `ip`
+if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null || true
+fi
 "$here/offline-images.sh"
