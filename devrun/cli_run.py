@@ -160,7 +160,8 @@ def ps_rows(engine, cfg) -> list[dict]:
                 "id": o.id[:12],
                 "state": state.get("Status", o.state),
                 "exit_code": None if running else state.get("ExitCode"),
-                "health": (state.get("Health") or {}).get("Status"),
+                # the engine keeps the last health verdict of a stopped container: meaningless then
+                "health": (state.get("Health") or {}).get("Status") if running else None,
                 "ports": ports,
                 "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
                 "restart_count": info.get("RestartCount", 0),
