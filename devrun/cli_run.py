@@ -126,6 +126,10 @@ def down_cmd(
     lifecycle.down(engine, cfg, printer, volumes=volumes, remove_orphans=remove_orphans)
 
 
+def _created(info: dict) -> float:
+    return time.time() - (_uptime(info.get("Created", "")) or 0.0) - 1.0
+
+
 def _uptime(started: str) -> float | None:
     try:
         t = datetime.fromisoformat(
@@ -164,7 +168,9 @@ def ps_rows(engine, cfg) -> list[dict]:
                 "health": (state.get("Health") or {}).get("Status") if running else None,
                 "ports": ports,
                 "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
-                "restart_count": info.get("RestartCount", 0),
+                "restart_count": max(
+                    info.get("RestartCount", 0), engine.start_count(o.id, _created(info)) - 1
+                ),
                 "restart_mode": o.restart_mode,
             }
         )

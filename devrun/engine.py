@@ -10,6 +10,7 @@ import os
 import re
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -463,6 +464,26 @@ class Engine:
                 member = tar.next()
                 f = tar.extractfile(member) if member else None
                 return f.read() if f else b""
+
+    def start_count(self, container_id: str, created: float) -> int:
+        """How often the container was started (and process-restarted) since it was
+        created, from the engine's event history: devrun restarts containers itself
+        and restarts apps inside them, so the engine's RestartCount stays 0."""
+        with translate(f"events of {container_id[:12]}"):
+            events = self.api.events(
+                decode=True,
+                since=created,
+                until=time.time(),
+                filters={"container": container_id, "type": "container"},
+            )
+            count = 0
+            for raw in events:
+                action = raw.get("Action", raw.get("status", ""))
+                signal = raw.get("Actor", {}).get("Attributes", {}).get("signal")
+                count += action == "start" or (
+                    action == "kill" and signal == "12"
+                )  # 12: USR2, the process restart
+            return count
 
     def events(self, project: str, since: float | None = None) -> EventStream:
         with translate("engine events"):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.conftest import BUSYBOX, cleanup_project
+from tests.conftest import BUSYBOX, cleanup_project, devrun
 from tests.live_helpers import DevrunUp, read, wait_until
 
 APP = r"""
@@ -227,3 +227,16 @@ def test_change_during_slow_exec_gets_exactly_one_follow_up(live):
         time.sleep(0.15)
     up.settle(quiet=1.0, timeout=30)
     assert read(folder / "state/slow-runs").count("run") == 2
+
+
+def test_ps_counts_devrun_restarts(live):
+    """devrun restarts apps itself (process mode) so the engine's RestartCount
+    stays 0; ps counts them from the engine's event history."""
+    up, folder = live
+    up.settle()
+    restarts = len([a for a in up.actions("app") if a["action"].startswith("restart")])
+    assert restarts >= 1
+    result = devrun("ps", "--json", "-p", up.project, cwd=folder)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)
+    assert row["restart_count"] >= restarts and row["restart_mode"] == "process"
