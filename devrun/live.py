@@ -229,7 +229,7 @@ class LiveReload:
                     raise
                 # the app crashed (say, on the bad edit being fixed now): a fresh start loads the new code
                 s.restart_service(service)
-                return "start (was not running)"
+                return f"{step.label} (was not running: started)"
         elif step.kind == "restart":
             mode = s.restart_service(service)
             return f"restart ({mode})"
