@@ -264,25 +264,24 @@ class LiveReload:
         )
         s.expect_stop(old_cid)
         since = time.time()
-        ids = lifecycle.apply(
-            s.engine,
-            cfg,
-            steps,
-            s.printer,
-            lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
-            self._before_start(cfg),
-        )
+        ids = self._apply(cfg, steps)
         new = ids.get(service)
         if new and new != old_cid:
             s.containers[service] = new  # follow-up actions must target the new container
             s.submit(ContainerReplaced(service, new, since))
 
-    def _before_start(self, cfg: loader.LoadedConfig):
-        def hook(service: str, cid: str) -> None:
-            initial_sync(cfg, self.session.engine, self.session.printer, service, cid)
+    def _apply(self, cfg: loader.LoadedConfig, steps: list[plan.Step]) -> dict[str, str]:
+        """Converge steps with an initial sync before each new container starts."""
+        s = self.session
+
+        def before_start(service: str, cid: str) -> None:
+            initial_sync(cfg, s.engine, s.printer, service, cid)
             self.synced.add(cid)
 
-        return hook
+        def started(service: str, cid: str) -> None:
+            s.printer.event("service_started", service=service, container=cid)
+
+        return lifecycle.apply(s.engine, cfg, steps, s.printer, started, before_start)
 
     def _current_images(self, services: list[str]) -> dict[str, plan.ImageInfo]:
         out = {}
@@ -316,14 +315,7 @@ class LiveReload:
                 if st.kind in ("recreate", "remove") and st.container_id:
                     s.expect_stop(st.container_id)
             since = time.time()
-            ids = lifecycle.apply(
-                s.engine,
-                new,
-                steps,
-                s.printer,
-                lambda svc, cid: s.printer.event("service_started", service=svc, container=cid),
-                self._before_start(new),
-            )
+            ids = self._apply(new, steps)
         except DevrunError as e:
             s.printer.error(f"applying the new config failed: {e}")
             return
