@@ -134,7 +134,28 @@ def _json_errors(e: DevrunError) -> None:
             printer.event("error", message=line, where=None)
 
 
+_GLOBAL_FLAGS = ("--no-color", "--quiet", "-q")
+_TAKES_VALUE = ("--file", "-f", "--project", "-p")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """`devrun up --no-color` as well as `devrun --no-color up`: flag-only global
+    options written after the command move in front of it. Not for `exec`,
+    whose trailing words belong to the command run in the container."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in _TAKES_VALUE else 1
+    if i >= len(argv) or argv[i] == "exec":
+        return argv
+    head, rest = argv[: i + 1], argv[i + 1 :]
+    cut = rest.index("--") if "--" in rest else len(rest)
+    moved = [a for a in rest[:cut] if a in _GLOBAL_FLAGS]
+    kept = [a for a in rest[:cut] if a not in _GLOBAL_FLAGS] + rest[cut:]
+    return moved + head + kept
+
+
 def main(argv: list[str] | None = None) -> None:
+    argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
         rc = app(args=argv, standalone_mode=False)
         # standalone_mode=False returns typer.Exit's code instead of raising it
@@ -143,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     except DevrunError as e:
         for line in e.lines():
             print(line, file=sys.stderr)
-        if "--json" in (argv if argv is not None else sys.argv[1:]):
+        if "--json" in argv:
             _json_errors(e)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
