@@ -226,6 +226,15 @@ def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
     return data, marks
 
 
+def _at(node: yaml.Node) -> tuple[int, int]:
+    """A node's 1-based line and column."""
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _node_error(shown: str, node: yaml.Node, path: str, message: str) -> ConfigError:
+    return ConfigError([Problem(shown, *_at(node), path, message)])
+
+
 def _build(
     loader: yaml.SafeLoader,
     node: yaml.Node,
@@ -240,63 +249,25 @@ def _build(
     if budget.nodes > MAX_NODES or depth > MAX_DEPTH:
         # a recursive alias nests forever: show only the start of its path
         where = _fmt(loc[:8]) + ("..." if len(loc) > 8 else "")
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    node.start_mark.line + 1,
-                    node.start_mark.column + 1,
-                    where,
-                    "document too large or too deeply nested (aliases expanded); simplify it",
-                )
-            ]
+        raise _node_error(
+            shown, node, where, "document too large or too deeply nested (aliases expanded); simplify it"
         )
-    marks.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    marks.values[loc] = _at(node)
     if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
         # tags on collections would be dropped silently below; say so instead
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    node.start_mark.line + 1,
-                    node.start_mark.column + 1,
-                    _fmt(loc),
-                    f"YAML tag {node.tag} is not supported here; remove it",
-                )
-            ]
-        )
+        raise _node_error(shown, node, _fmt(loc), f"YAML tag {node.tag} is not supported here; remove it")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for knode, vnode in node.value:
             key = loader.construct_object(knode, deep=True)
             if isinstance(key, list | dict):
-                raise ConfigError(
-                    [
-                        Problem(
-                            shown,
-                            knode.start_mark.line + 1,
-                            knode.start_mark.column + 1,
-                            _fmt(loc),
-                            "a key must be a plain value",
-                        )
-                    ]
-                )
+                raise _node_error(shown, knode, _fmt(loc), "a key must be a plain value")
             key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
             kloc = (*loc, key)
             if key in out:
-                raise ConfigError(
-                    [
-                        Problem(
-                            shown,
-                            knode.start_mark.line + 1,
-                            knode.start_mark.column + 1,
-                            _fmt(kloc),
-                            f"duplicate key '{key}'; keep one",
-                        )
-                    ]
-                )
-            marks.keys[kloc] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+                raise _node_error(shown, knode, _fmt(kloc), f"duplicate key '{key}'; keep one")
+            marks.keys[kloc] = _at(knode)
             out[key] = _build(loader, vnode, kloc, marks, env, shown, budget, depth + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -307,15 +278,14 @@ def _build(
         # list items that are names (depends_on: [db]) can be found by name, like keys
         for item, inode in zip(items, node.value, strict=True):
             if isinstance(item, str):
-                marks.keys.setdefault((*loc, item), (inode.start_mark.line + 1, inode.start_mark.column + 1))
+                marks.keys.setdefault((*loc, item), _at(inode))
         return items
     value = loader.construct_object(node, deep=True)
     if isinstance(value, str):
         try:
             value = interpolate(value, env)
         except InterpolationError as e:
-            line, col = marks.values[loc]
-            raise ConfigError([Problem(shown, line, col, _fmt(loc), str(e))]) from None
+            raise _node_error(shown, node, _fmt(loc), str(e)) from None
     elif isinstance(value, bytes | set) or type(value).__name__ in ("date", "datetime"):
         value = str(value)
     return value
