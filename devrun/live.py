@@ -257,8 +257,7 @@ class LiveReload:
         s = self.session
         cfg = s.cfg
         images = lifecycle.resolve_images(s.engine, cfg, [service], s.printer, force_build=True)
-        desired = plan.desired_specs(cfg.project, cfg.name, {**self._current_images([service]), **images})
-        desired = {service: desired[service]}
+        desired = plan.desired_specs(cfg.project, cfg.name, images)
         steps = plan.converge(
             desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
         )
@@ -282,14 +281,6 @@ class LiveReload:
             s.printer.event("service_started", service=service, container=cid)
 
         return lifecycle.apply(s.engine, cfg, steps, s.printer, started, before_start)
-
-    def _current_images(self, services: list[str]) -> dict[str, plan.ImageInfo]:
-        out = {}
-        for name in services:
-            info = self.session.engine.image_info(lifecycle.image_tag(self.session.cfg, name))
-            if info is not None:
-                out[name] = info
-        return out
 
     # ---- hot reload of devrun.yaml / .env / env files -----------------------------------
 
