@@ -20,7 +20,7 @@ from devrun import loader
 from devrun.engine import START_HINT, Engine
 from devrun.errors import ConfigError, EngineError, Problem
 from devrun.ignore import GitignoreCache
-from devrun.lifecycle import _port_taken, image_tag
+from devrun.lifecycle import ALL_INTERFACES, image_tag, port_taken
 from devrun.watch import LIMIT_HINT
 from devrun.watch_poll import walk_kept
 from devrun.watch_rules import Router
@@ -28,7 +28,6 @@ from devrun.watch_rules import Router
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 INOTIFY_DIR = "/proc/sys/fs/inotify"
 INSTANCES_HINT = "sudo sysctl fs.inotify.max_user_instances=1024"
-ALL_INTERFACES = ("0.0.0.0", "::", "")
 
 
 @dataclass(frozen=True)
@@ -207,7 +206,7 @@ def port_checks(cfg: loader.LoadedConfig, ours: set[tuple[int, str]]) -> Iterato
             where = f"{p.host_ip or '0.0.0.0'}:{p.published}/{p.protocol}"
             if (p.published, p.protocol) in ours:
                 yield Check("port", OK, f"{name}: {where} held by this project's running container")
-            elif _port_taken(p.host_ip, p.published, p.protocol):
+            elif port_taken(p.host_ip, p.published, p.protocol):
                 yield Check(
                     "port",
                     FAIL,

@@ -45,7 +45,7 @@ def resolve_images(
     return out
 
 
-def _port_taken(host_ip: str, port: int, protocol: str) -> bool:
+def port_taken(host_ip: str, port: int, protocol: str) -> bool:
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     with contextlib.closing(socket.socket(family, kind)) as s:
@@ -66,7 +66,7 @@ def check_ports(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
         for p in cfg.project.services[name].ports:
             if p.published is None or (p.published, p.protocol) in ours or p.protocol == "sctp":
                 continue
-            if _port_taken(p.host_ip, p.published, p.protocol):
+            if port_taken(p.host_ip, p.published, p.protocol):
                 problems.append(
                     f"service {name}: host port {p.published} is already in use; stop what uses it or change `ports:`"
                 )
