@@ -12,6 +12,7 @@ from pathlib import Path
 from devrun.config import Project
 from devrun.errors import ConfigError, Problem
 from devrun.interpolate import parse_env_file
+from devrun.watch_rules import split_glob
 
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 EXEC_ACTIONS = {"exec", "sync+exec"}
@@ -25,17 +26,6 @@ def _is_within(path: Path, folder: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _static_prefix(pattern: str) -> str:
-    """The part of a glob before its first wildcard: what must exist on disk."""
-    parts = Path(pattern).parts
-    keep = []
-    for part in parts:
-        if glob.has_magic(part):
-            break
-        keep.append(part)
-    return str(Path(*keep)) if keep else "/"
 
 
 def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict[str, str]) -> list[Path]:
@@ -219,7 +209,7 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                     add(ploc, f"watch path {pat} is outside the project folder {root}")
                     continue
                 if glob.has_magic(full):
-                    if not glob.glob(full, recursive=True) and not os.path.isdir(_static_prefix(full)):
+                    if not glob.glob(full, recursive=True) and not os.path.isdir(split_glob(full)[0]):
                         add(ploc, f"watch path {pat} matches nothing")
                 elif not os.path.exists(full):
                     add(ploc, f"watch path {pat} does not exist ({full}); create it or fix the path")

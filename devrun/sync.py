@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from devrun.checks import _static_prefix
+from devrun.watch_rules import split_glob
 
 Keep = Callable[[str], bool]
 
@@ -51,17 +51,12 @@ class SyncPlan:
         return not self.copies and not self.deletes
 
 
-def _base_of(root: str) -> str:
-    # a glob root maps from its static prefix: packages/*/src/x -> target/<pkg>/src/x
-    return _static_prefix(root) if any(c in root for c in "*?[") else root
-
-
 def container_path(host: str, roots: Iterable[str], target: str) -> str | None:
     """Where a host path lands in the container, or None if it is outside every
     root or would escape `target`."""
     target = posixpath.normpath(target)
     for root in roots:
-        base = _base_of(root)
+        base = split_glob(root)[0]
         if host == base:
             return target  # the rule's path itself: a file root syncs to target
         rel = os.path.relpath(host, base)
@@ -87,7 +82,7 @@ def bind_echo(target: str, roots: Iterable[str], mounts: Iterable) -> str | None
         if rel == ".." or rel.startswith("../"):
             continue
         lands = os.path.normpath(os.path.join(m.source, rel))
-        if any(not os.path.relpath(lands, _base_of(root)).startswith("..") for root in roots):
+        if any(not os.path.relpath(lands, split_glob(root)[0]).startswith("..") for root in roots):
             return lands
     return None
 
