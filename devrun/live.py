@@ -107,7 +107,7 @@ class LiveReload:
     def _start_watcher(self) -> None:
         cfg = self.session.cfg
         specs = watch_specs(cfg)
-        self._router = Router([sp for sp in specs if sp.service is not None], GitignoreCache(), str(cfg.root))
+        self._router = sync_router(cfg)
         kwargs = {}
         if self.quiet is not None:
             kwargs["quiet"] = self.quiet
@@ -208,13 +208,9 @@ class LiveReload:
             rule = s.cfg.project.services[service].watch[rule_index]
             if bind_echo(rule.target or "/", rule.path, s.cfg.project.services[service].volumes):
                 return "sync (skipped: bind-mounted)"
-            self._sync(
-                service,
-                cid,
-                rule_index,
-                plan_sync(step.paths, rule.path, rule.target or "/", self._keep(service, rule_index)),
-                rule.target or "/",
-            )
+            target = rule.target or "/"
+            sp = plan_sync(step.paths, rule.path, target, self._keep(service, rule_index))
+            sync_into(s.engine, s.printer, service, cid, sp, target)
         elif step.kind == "exec":
             code = s.engine.exec(
                 cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line)
@@ -241,9 +237,6 @@ class LiveReload:
         if self._router is None:
             self._router = sync_router(self.session.cfg)
         return keep_for(self._router, service, rule_index)
-
-    def _sync(self, service: str, cid: str, rule_index: int, sp: SyncPlan, target: str) -> None:
-        sync_into(self.session.engine, self.session.printer, service, cid, sp, target)
 
     def _initial_sync(self, service: str) -> None:
         s = self.session
