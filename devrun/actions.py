@@ -106,21 +106,15 @@ class ServiceWorker:
         self._run = run
         self._on_error = on_error
         self._inbox: queue.Queue[ChangeBatch | None] = queue.Queue()
-        self._idle = threading.Event()
-        self._idle.set()
         self._thread = threading.Thread(target=self._loop, name=f"devrun-worker-{service}", daemon=True)
         self._thread.start()
 
     def submit(self, batch: ChangeBatch) -> None:
-        self._idle.clear()
         self._inbox.put(batch)
 
     def stop(self, timeout: float | None = None) -> None:
         self._inbox.put(None)
         self._thread.join(timeout)
-
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        return self._idle.wait(timeout)
 
     def _loop(self) -> None:
         while True:
@@ -144,5 +138,3 @@ class ServiceWorker:
                 self._on_error(self.service, e)
             if stop:
                 return
-            if self._inbox.empty():
-                self._idle.set()

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-ACTIONS = ("restart", "signal", "exec", "sync", "sync+restart", "sync+exec", "rebuild")
 Action = Literal["restart", "signal", "exec", "sync", "sync+restart", "sync+exec", "rebuild"]
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")

@@ -5,10 +5,8 @@ one exception family, one boundary)."""
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import re
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -456,14 +454,6 @@ class Engine:
     def put_archive(self, container_id: str, path: str, data: bytes) -> None:
         with translate(f"copy into {container_id[:12]}:{path}"):
             self.api.put_archive(container_id, path, data)
-
-    def read_file(self, container_id: str, path: str) -> bytes:
-        with translate(f"read {container_id[:12]}:{path}"):
-            stream, _ = self.api.get_archive(container_id, path)
-            with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.next()
-                f = tar.extractfile(member) if member else None
-                return f.read() if f else b""
 
     def start_count(self, container_id: str, created: float) -> int:
         """How often the container was started (and process-restarted) since it was

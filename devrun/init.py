@@ -42,8 +42,6 @@ DEPENDENCY_FILES = (
     "composer.lock",
     "mix.exs",
 )
-# never mounted or watched as "the source"
-NOT_SOURCE = {"Dockerfile", ".dockerignore", ".git", ".gitignore", "devrun.yaml", ".env", *DEPENDENCY_FILES}
 
 
 @dataclass

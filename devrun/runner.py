@@ -1,8 +1,8 @@
 """`devrun up`: one loop consuming one queue of typed messages.
 
 Producers only enqueue: the engine event thread (EngineEvent), signal handlers
-(StopRequest), restart timers (RestartDue), and, added by other modules,
-watchers (WatchBatch) and action workers (ActionResult). The loop looks up a
+(StopRequest), restart timers (RestartDue), and, added by devrun.live,
+watchers (WatchBatch) and rebuilds (ContainerReplaced). The loop looks up a
 handler per message type in `Session.handlers`; extending `up` means
 registering a handler with `session.on(MessageType, fn)` and submitting
 messages with `session.submit(msg)`.
@@ -80,15 +80,6 @@ class WatchBatch:
     service: str | None
     paths: tuple[str, ...]
     rules: dict[int, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ActionResult:
-    service: str
-    action: str
-    ok: bool
-    duration_ms: int
-    error: str | None = None
 
 
 def restart_delay(policy: str, exit_code: int | None, attempt: int) -> float | None:
