@@ -5,6 +5,7 @@ one exception family, one boundary)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
@@ -63,6 +64,37 @@ class EngineEvent:
     signal: int | None = None  # kill events: the signal number sent
 
 
+def _shell_cache_path() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "devrun", "image-shell.json")
+
+
+def _load_shell_cache() -> dict[str, bool]:
+    try:
+        with open(_shell_cache_path()) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return (
+        {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, bool)}
+        if isinstance(data, dict)
+        else {}
+    )
+
+
+def _save_shell_cache(cache: dict[str, bool]) -> None:
+    # best effort: a read-only home only costs the probe again next time
+    path = _shell_cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        tmp = f"{path}.{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(dict(list(cache.items())[-500:]), f)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 class EventStream:
     """Engine events of one project's containers; close() ends the iteration."""
 
@@ -101,7 +133,7 @@ class Engine:
         self.client = client
         self.api = client.api
         self.where = where
-        self._shell_cache: dict[str, bool] = {}
+        self._shell_cache: dict[str, bool] = _load_shell_cache()
         self._lock = threading.Lock()
 
     @classmethod
@@ -163,7 +195,8 @@ class Engine:
 
     def image_has_shell(self, image_id: str) -> bool:
         """Whether /bin/sh exists in the image: read it from a created (never
-        started) container; cached per image id."""
+        started) container (~75 ms). An image id names immutable content, so the
+        answer is kept on disk and every later `up` skips the probe."""
         with self._lock:
             if image_id in self._shell_cache:
                 return self._shell_cache[image_id]
@@ -187,6 +220,7 @@ class Engine:
                 self.api.remove_container(c["Id"], force=True)
         with self._lock:
             self._shell_cache[image_id] = found
+            _save_shell_cache(self._shell_cache)
         return found
 
     def pull(self, ref: str, progress: Progress) -> ImageInfo:
