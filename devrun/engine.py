@@ -545,3 +545,118 @@ class Engine:
             yield from log_lines(res, tty)
         except urllib3.exceptions.HTTPError:
             return  # the engine went away mid-stream (dockerd restarted): the stream just ends
+
+    # ---- the compose command surface: one-off containers, attached I/O, copies ----
+
+    def create_oneoff(self, spec: ContainerSpec, label_patch: dict[str, str | None], *, stdin: bool) -> str:
+        """Create a container for `spec` with labels changed by `label_patch`
+        (None drops a key); `stdin` keeps its stdin open for an attached client."""
+        kwargs = create_kwargs(self.api, spec)
+        for key, value in label_patch.items():
+            kwargs["labels"].pop(key, None)
+            if value is not None:
+                kwargs["labels"][key] = value
+        kwargs["stdin_open"] = stdin
+        with translate(f"service {spec.service}: create {spec.name}"):
+            return self.api.create_container(**kwargs)["Id"]
+
+    def _pump(self, sock: Any, stdin: Any, tty: bool, out: Callable[[int, bytes], None]) -> None:
+        """Copy the stdin file to the hijacked socket (then half-close it) while
+        handing each (1 stdout | 2 stderr, bytes) frame read back to `out`."""
+        import socket as pysocket
+
+        import docker.utils.socket as dsock
+
+        self.api._disable_socket_timeout(sock)
+        raw = getattr(sock, "_sock", sock)
+        if stdin is not None:
+
+            def feed() -> None:
+                with contextlib.suppress(OSError, ValueError):
+                    while chunk := os.read(stdin.fileno(), 65536):
+                        raw.sendall(chunk)
+                    raw.shutdown(pysocket.SHUT_WR)
+
+            threading.Thread(target=feed, daemon=True).start()
+        with contextlib.suppress(OSError, urllib3.exceptions.HTTPError):
+            for stream, data in dsock.frames_iter(sock, tty):
+                out(stream, data)
+
+    def exec_io(
+        self,
+        container_id: str,
+        argv: list[str],
+        out: Callable[[int, bytes], None],
+        *,
+        stdin: Any = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        env: dict[str, str] | None = None,
+        privileged: bool = False,
+        detach: bool = False,
+    ) -> int:
+        """Run argv in the container with raw byte output (and the `stdin` file
+        piped in); returns its exit code (0 at once when detached)."""
+        with translate(f"exec in {container_id[:12]}"):
+            ex = self.api.exec_create(
+                container_id,
+                argv,
+                stdin=stdin is not None and not detach,
+                user=user or "",
+                workdir=workdir,
+                environment=env,
+                privileged=privileged,
+            )
+            if detach:
+                self.api.exec_start(ex["Id"], detach=True)
+                return 0
+            sock = self.api.exec_start(ex["Id"], socket=True)
+            self._pump(sock, stdin, False, out)
+            while (info := self.api.exec_inspect(ex["Id"])).get("Running"):
+                time.sleep(0.02)
+            return int(info.get("ExitCode") or 0)
+
+    def run_io(self, container_id: str, out: Callable[[int, bytes], None], *, stdin: Any = None) -> int:
+        """Attach to a created container, start it, stream its output until it
+        exits; returns its exit code."""
+        with translate(f"run {container_id[:12]}"):
+            tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
+            params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": int(stdin is not None)}
+            sock = self.api.attach_socket(container_id, params=params)
+        self.start(container_id)
+        self._pump(sock, stdin, tty, out)
+        return self.wait(container_id)
+
+    def wait(self, container_id: str) -> int:
+        with translate(f"wait for {container_id[:12]}"):
+            return int(self.api.wait(container_id, timeout=None)["StatusCode"])
+
+    def get_archive(self, container_id: str, path: str) -> Iterator[bytes]:
+        """A tar stream of `path` in the container."""
+        with translate(f"copy from {container_id[:12]}:{path}"):
+            stream, _stat = self.api.get_archive(container_id, path)
+        return stream
+
+    def top(self, container_id: str) -> dict[str, Any]:
+        with translate(f"processes of {container_id[:12]}"):
+            return self.api.top(container_id)
+
+    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+        with translate(f"image {ref}"):
+            try:
+                return self.api.inspect_image(ref)
+            except docker.errors.NotFound:
+                return None
+
+    def remove_image(self, ref: str) -> bool:
+        """Remove an image by reference; False when it was not there."""
+        with translate(f"remove image {ref}"):
+            try:
+                self.api.remove_image(ref)
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def pause(self, container_id: str, pause: bool = True) -> None:
+        with translate(f"{'pause' if pause else 'unpause'} {container_id[:12]}"):
+            (self.api.pause if pause else self.api.unpause)(container_id)
