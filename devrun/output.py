@@ -3,12 +3,21 @@ followers, the runner loop and action workers all print through one Printer.
 
 Human mode: `web  | line` with a padded, coloured prefix; devrun's own lines
 as `devrun | ...` (dim). JSON mode: one object per line on stdout with "v",
-"ts", "event" and the event's fields; nothing else goes to stdout."""
+"ts", "event" and the event's fields; nothing else goes to stdout.
+
+Neither mode lets a container or a file name steer the terminal or break the
+stream: container output keeps its SGR colours (only when colour is on) and
+shows every other control character as a backslash escape (`\\r`, `\\x1b`);
+file names show every non-printable character that way; JSON strings never
+carry lone surrogates, and the exact bytes of undecodable `paths` and `line`
+travel base64-encoded in `paths_b64` and `line_b64`."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import sys
 import threading
 from datetime import UTC, datetime
@@ -21,18 +30,25 @@ EVENTS: dict[str, dict[str, str]] = {
     "service_started": {"service": "string", "container": "string"},
     "service_stopped": {"service": "string"},
     "ready": {"services": "array"},
-    "change": {"service": "string", "paths": "array", "count": "integer"},
-    "action_started": {"service": "string", "action": "string", "paths": "array", "count": "integer"},
+    "change": {"service": "string", "paths": "array", "count": "integer", "paths_b64": "array"},
+    "action_started": {
+        "service": "string",
+        "action": "string",
+        "paths": "array",
+        "count": "integer",
+        "paths_b64": "array",
+    },
     "action_finished": {
         "service": "string",
         "action": "string",
         "paths": "array",
         "count": "integer",
+        "paths_b64": "array",
         "duration_ms": "integer",
         "ok": "boolean",
         "error": "string|null",
     },
-    "log": {"service": "string", "stream": "string", "line": "string"},
+    "log": {"service": "string", "stream": "string", "line": "string", "line_b64": "string"},
     "container_exited": {"service": "string", "exit_code": "integer", "last_lines": "array"},
     "config_reloaded": {"services_changed": "array"},
     "error": {"message": "string", "where": "string|null"},
@@ -44,6 +60,98 @@ EVENTS: dict[str, dict[str, str]] = {
 _COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93", "92", "95", "94")
 DIM, RED, YELLOW, RESET = "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 OWN_PREFIX = "devrun"
+
+# Fields whose exact bytes a consumer may act on (open the file, compare the line):
+# when they hold undecodable bytes, `<field>_b64` carries the raw bytes. Only then.
+RAW_FIELDS = ("paths", "line")
+
+# C0 controls but tab, DEL, C1 controls, and lone surrogates (bytes that were not
+# UTF-8, kept by surrogateescape): what can steer a terminal or break strict UTF-8.
+_CONTROL = "\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff"
+_UNSAFE = re.compile(f"[{_CONTROL}]")
+# an SGR (colour) sequence, matched whole so that it can be kept or dropped, or one unsafe character
+_SGR_OR_UNSAFE = re.compile(f"\x1b\\[[0-9;:]*m|[{_CONTROL}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_char(ch: str) -> str:
+    """One character as a visible backslash escape, the way Python's repr writes
+    it; an undecodable byte (a surrogateescape surrogate) as that byte: `\\xff`."""
+    if ch in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def terminal_safe(text: str, keep_colour: bool = False) -> str:
+    """Text a program wrote, made harmless to print: SGR colour sequences kept
+    (keep_colour) or dropped, every other control character escaped, so no
+    cursor move, screen clear, title, clipboard (OSC 52) or `\\r` overwrite
+    reaches the terminal. Hot path: one regex scan when nothing needs doing."""
+    if not _UNSAFE.search(text):
+        return text
+
+    def neutralise(m: re.Match[str]) -> str:
+        found = m.group()
+        if len(found) > 1:  # a whole SGR sequence
+            return found if keep_colour else ""
+        return escape_char(found)
+
+    return _SGR_OR_UNSAFE.sub(neutralise, text)
+
+
+def printable_name(name: str) -> str:
+    """A file name for a human line: every non-printable character escaped
+    (controls, invisible format characters like bidi overrides, undecodable bytes)."""
+    if name.isprintable():
+        return name
+    return "".join(ch if ch.isprintable() else escape_char(ch) for ch in name)
+
+
+def _valid_utf8(value: Any) -> Any:
+    """The value with every lone surrogate escaped, so the JSON text encodes strictly."""
+    if isinstance(value, str):
+        return _SURROGATE.sub(lambda m: escape_char(m.group()), value) if _SURROGATE.search(value) else value
+    if isinstance(value, list | tuple):
+        return [_valid_utf8(v) for v in value]
+    if isinstance(value, dict):
+        return {_valid_utf8(k): _valid_utf8(v) for k, v in value.items()}
+    return value
+
+
+def _b64(text: str) -> str:
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no decoder made: nothing exact to recover
+        raw = text.encode("utf-8", "replace")
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _raw_b64(value: Any) -> str | list[str] | None:
+    """Base64 of a RAW_FIELDS value's exact bytes when it holds undecodable ones:
+    one string for a string, a list in the same order for a list (every item,
+    so that a consumer can use it in place of the field)."""
+    if isinstance(value, str):
+        return _b64(value) if _SURROGATE.search(value) else None
+    if isinstance(value, list | tuple) and any(isinstance(v, str) and _SURROGATE.search(v) for v in value):
+        return [_b64(str(v)) for v in value]
+    return None
+
+
+def json_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """An event's fields ready for strict UTF-8 JSON, with `<field>_b64` added where needed."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        out[name] = _valid_utf8(value)
+        raw = _raw_b64(value) if name in RAW_FIELDS else None
+        if raw is not None:
+            out[f"{name}_b64"] = raw
+    return out
 
 
 def want_colour(stream: TextIO, no_color: bool = False) -> bool:
@@ -89,7 +197,10 @@ class Printer:
         if self.json_mode:
             self._json("log", {"service": service, "stream": stream, "line": line})
             return
-        self._line(self.out, self._prefix(service), line)
+        text = terminal_safe(line, keep_colour=self.color)
+        if self.color and "\x1b" in text:
+            text += RESET  # a colour the line left open ends with it, not on the next prefix
+        self._line(self.out, self._prefix(service), text)
 
     def event(self, kind: str, **fields: Any) -> None:
         if kind not in EVENTS:
@@ -102,9 +213,10 @@ class Printer:
             return
         style = RED if kind == "error" else YELLOW if kind == "warning" else DIM
         stream = self.err if kind == "error" else self.out
-        self._line(stream, self._own_prefix(), text, style)
+        # messages may quote a container's output or an engine's answer
+        self._line(stream, self._own_prefix(), terminal_safe(text), style)
         for extra in fields.get("last_lines") or ():
-            self._line(stream, self._own_prefix(), f"  {extra}", style)
+            self._line(stream, self._own_prefix(), f"  {terminal_safe(str(extra))}", style)
 
     def info(self, message: str) -> None:
         self.event("info", message=message)
@@ -140,7 +252,7 @@ class Printer:
                 pass
 
     def _json(self, kind: str, fields: dict[str, Any]) -> None:
-        obj = {"v": SCHEMA_VERSION, "ts": timestamp(), "event": kind, **fields}
+        obj = {"v": SCHEMA_VERSION, "ts": timestamp(), "event": kind, **json_fields(fields)}
         text = json.dumps(obj, default=str, ensure_ascii=False) + "\n"
         with self._lock:
             try:
@@ -153,7 +265,7 @@ class Printer:
 def _paths(fields: dict[str, Any]) -> str:
     paths = list(fields.get("paths") or [])
     count = fields.get("count", len(paths))
-    shown = ", ".join(paths[:3])
+    shown = ", ".join(printable_name(str(p)) for p in paths[:3])
     return shown + (f" (+{count - 3} more)" if count > 3 else "")
 
 
