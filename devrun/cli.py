@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from typing import Annotated
 
 import typer
 
-from devrun import __version__
-from devrun.errors import EXIT_SIGINT, DevrunError
+from devrun import __version__, cli_compose, cli_onboard, cli_run
+from devrun.cli_common import FileOpt, Globals, ProjectOpt, load
+from devrun.errors import EXIT_SIGINT, DevrunError, UsageError
 
 app = typer.Typer(
     name="devrun",
@@ -22,30 +22,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-
-@dataclass
-class Globals:
-    file: str | None = None
-    project: str | None = None
-    no_color: bool = False
-    quiet: bool = False
-
-
-FileOpt = Annotated[
-    str | None, typer.Option("--file", "-f", help="Path to devrun.yaml (default: nearest one upwards).")
-]
-ProjectOpt = Annotated[
-    str | None, typer.Option("--project", "-p", help="Project name (default: `name:` or the folder's name).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (newline-delimited JSON).")]
-
-
-def globals_(ctx: typer.Context, file: str | None = None, project: str | None = None) -> Globals:
-    g: Globals = ctx.find_root().obj or Globals()
-    return Globals(file=file or g.file, project=project or g.project, no_color=g.no_color, quiet=g.quiet)
+# help lists arguments by their metavar (SERVICE, COMMAND), never a Python type
+# name like <list[str]> that typer would add
+typer.core.TyperArgument.display_type_rich = lambda self, ctx: None
 
 
 def _version(value: bool) -> None:
@@ -60,34 +43,82 @@ def _root(
     file: FileOpt = None,
     project: ProjectOpt = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and service logs.")] = False,
+    ansi: Annotated[
+        str,
+        typer.Option("--ansi", metavar="never|always|auto", help="Colour: compose's spelling of --no-color."),
+    ] = "auto",
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            "--terse",
+            help="Only errors, failures and service logs. Before the command; after it, "
+            "`--terse` (a command's own -q keeps compose's meaning).",
+        ),
+    ] = False,
     version: Annotated[
         bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
 ) -> None:
+    if ansi not in ("never", "always", "auto"):
+        raise UsageError(f"--ansi {ansi}: give never, always or auto")
+    no_color = no_color or ansi == "never"
     if no_color:
         os.environ["NO_COLOR"] = "1"
     ctx.obj = Globals(file=file, project=project, no_color=no_color, quiet=quiet)
 
 
-@app.command("config")
 def config_cmd(
     ctx: typer.Context,
-    file: FileOpt = None,
-    project: ProjectOpt = None,
-    as_json: JsonOpt = False,
+    services: Annotated[bool, typer.Option("--services", help="Only the service names.")] = False,
+    volumes: Annotated[bool, typer.Option("--volumes", help="Only the volume names.")] = False,
+    images: Annotated[bool, typer.Option("--images", help="Only each service's image.")] = False,
+    profiles: Annotated[
+        bool, typer.Option("--profiles", help="Only the profiles (devrun has none).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only validate; print nothing.")] = False,
+    fmt: Annotated[str, typer.Option("--format", metavar="yaml|json", help="Output format.")] = "yaml",
+    as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     show_secrets: Annotated[
         bool, typer.Option("--show-secrets", help="Print secret-looking values unmasked.")
     ] = False,
+    file: FileOpt = None,
+    project: ProjectOpt = None,
 ) -> None:
     """Validate devrun.yaml and print the resolved config."""
-    from devrun import loader
+    from devrun import lifecycle
     from devrun.render import resolved_dict
 
-    g = globals_(ctx, file, project)
-    cfg = loader.load(g.file, project_name=g.project)
+    if fmt not in ("yaml", "json"):
+        raise UsageError(f"--format {fmt}: give yaml or json")
+    cfg, _ = load(ctx, file, project)
+    names = sorted(cfg.project.services)
+    lists = {
+        "services": names,
+        "volumes": sorted(cfg.project.volumes),
+        "images": [lifecycle.image_tag(cfg, s) for s in names],
+        "profiles": [],
+    }
+    wanted = [
+        k
+        for k, on in (
+            ("services", services),
+            ("volumes", volumes),
+            ("images", images),
+            ("profiles", profiles),
+        )
+        if on
+    ]
+    if quiet:
+        return
+    if wanted:
+        for key in wanted:
+            for item in lists[key]:
+                print(item)
+        return
     data = resolved_dict(cfg, show_secrets=show_secrets)
-    if as_json:
+    if as_json or fmt == "json":
         print(json.dumps(data, indent=None if not sys.stdout.isatty() else 2))
     else:
         import yaml
@@ -95,7 +126,6 @@ def config_cmd(
         sys.stdout.write(yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
 
 
-@app.command("schema")
 def schema_cmd() -> None:
     """Print the JSON Schema of devrun.yaml (for editors)."""
     from devrun.render import json_schema
@@ -103,19 +133,44 @@ def schema_cmd() -> None:
     print(json.dumps(json_schema(), indent=2))
 
 
-def _register_more() -> None:
-    # each group of commands lives in its own module; importing registers them
-    import importlib
+# the command list, in the order --help shows it: compose's everyday four first
+_COMMANDS = [
+    ("up", cli_run.up_cmd),
+    ("down", cli_run.down_cmd),
+    ("ps", cli_run.ps_cmd),
+    ("logs", cli_run.logs_cmd),
+    ("exec", cli_run.exec_cmd),
+    ("run", cli_compose.run_cmd),
+    ("restart", cli_run.restart_cmd),
+    ("stop", cli_compose.stop_cmd),
+    ("start", cli_compose.start_cmd),
+    ("watch", cli_compose.watch_cmd),
+    ("build", cli_compose.build_cmd),
+    ("pull", cli_compose.pull_cmd),
+    ("config", config_cmd),
+    ("cp", cli_compose.cp_cmd),
+    ("port", cli_compose.port_cmd),
+    ("top", cli_compose.top_cmd),
+    ("images", cli_compose.images_cmd),
+    ("kill", cli_compose.kill_cmd),
+    ("pause", cli_compose.pause_cmd),
+    ("unpause", cli_compose.unpause_cmd),
+    ("rm", cli_compose.rm_cmd),
+    ("wait", cli_compose.wait_cmd),
+    ("init", cli_onboard.init_cmd),
+    ("doctor", cli_onboard.doctor_cmd),
+    ("schema", schema_cmd),
+    ("version", cli_compose.version_cmd),
+]
+# the words after these belong to the command run in the container
+_PASSTHROUGH = {"exec": {"allow_interspersed_args": False}, "run": {"allow_interspersed_args": False}}
 
-    for name in ("devrun.cli_run", "devrun.cli_onboard"):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-
-
-_register_more()
+for _name, _fn in _COMMANDS:
+    app.command(_name, context_settings=_PASSTHROUGH.get(_name))(_fn)
+for _name in cli_compose.NOT_HERE:
+    app.command(
+        _name, hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+    )(cli_compose.not_here(_name))
 
 
 def _json_errors(e: DevrunError) -> None:
@@ -134,18 +189,20 @@ def _json_errors(e: DevrunError) -> None:
             printer.event("error", message=line, where=None)
 
 
-_GLOBAL_FLAGS = ("--no-color", "--quiet", "-q")
-_TAKES_VALUE = ("--file", "-f", "--project", "-p")
+# after the command, only flags no compose command gives another meaning move
+# in front of it: `devrun ps -q` is ps's -q (ids), `devrun up --terse` devrun's quiet
+_GLOBAL_FLAGS = ("--no-color", "--terse")
+_TAKES_VALUE = ("--file", "-f", "--project", "--project-name", "-p", "--ansi")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
     """`devrun up --no-color` as well as `devrun --no-color up`: flag-only global
-    options written after the command move in front of it. Not for `exec`,
-    whose trailing words belong to the command run in the container."""
+    options written after the command move in front of it. Not for `exec` and
+    `run`, whose trailing words belong to the command run in the container."""
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in _TAKES_VALUE else 1
-    if i >= len(argv) or argv[i] == "exec":
+    if i >= len(argv) or argv[i] in ("exec", "run"):
         return argv
     head, rest = argv[: i + 1], argv[i + 1 :]
     cut = rest.index("--") if "--" in rest else len(rest)

@@ -9,11 +9,10 @@ from typing import Annotated
 
 import typer
 
-from devrun.cli import FileOpt, JsonOpt, ProjectOpt, app
+from devrun.cli_common import FileOpt, JsonOpt, ProjectOpt, globals_
 from devrun.errors import ConfigError, DevrunError
 
 
-@app.command("init")
 def init_cmd(
     folder: Annotated[
         Path, typer.Argument(help="Project folder (default: here).", show_default=False)
@@ -42,7 +41,6 @@ def init_cmd(
     print(f"checked: {len(cfg.project.services)} service(s) valid; next: `devrun up`")
 
 
-@app.command("doctor")
 def doctor_cmd(
     ctx: typer.Context,
     file: FileOpt = None,
@@ -53,7 +51,6 @@ def doctor_cmd(
     import json
 
     from devrun import doctor
-    from devrun.cli import globals_
 
     g = globals_(ctx, file, project)
     checks = doctor.run(g.file, g.project)

@@ -517,18 +517,28 @@ class Engine:
         return EventStream(stream)
 
     def logs(
-        self, container_id: str, *, follow: bool, tail: int | str = "all", since: float | None = None
+        self,
+        container_id: str,
+        *,
+        follow: bool,
+        tail: int | str = "all",
+        since: float | None = None,
+        until: float | None = None,
+        timestamps: bool = False,
     ) -> Iterator[tuple[str, str]]:
-        """(stream, line) pairs; 'stdout'/'stderr' ('stdout' for TTY containers)."""
+        """(stream, line) pairs; 'stdout'/'stderr' ('stdout' for TTY containers).
+        With timestamps, each line starts with the engine's RFC 3339 time and a space."""
         params: dict[str, Any] = {
             "stdout": 1,
             "stderr": 1,
             "follow": int(follow),
             "tail": str(tail),
-            "timestamps": 0,
+            "timestamps": int(timestamps),
         }
         if since is not None:
             params["since"] = f"{since:.9f}"
+        if until is not None:
+            params["until"] = f"{until:.9f}"
         try:
             tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
             res = self.api._get(
@@ -660,3 +670,16 @@ class Engine:
     def pause(self, container_id: str, pause: bool = True) -> None:
         with translate(f"{'pause' if pause else 'unpause'} {container_id[:12]}"):
             (self.api.pause if pause else self.api.unpause)(container_id)
+
+    def path_stat(self, container_id: str, path: str) -> dict[str, Any] | None:
+        """name, size, mode (Go FileMode: 1<<31 marks a directory) of a path in
+        the container, or None when it does not exist."""
+        import base64
+
+        with translate(f"stat {container_id[:12]}:{path}"):
+            res = self.api.head(self.api._url("/containers/{0}/archive", container_id), params={"path": path})
+            if res.status_code == 404:
+                return None
+            self.api._raise_for_status(res)
+            header = res.headers.get("X-Docker-Container-Path-Stat") or ""
+            return json.loads(base64.b64decode(header)) if header else {}

@@ -1,0 +1,100 @@
+"""What every command module shares: the global options, the option types
+that mean the same in each command, and turning flag text into values."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+from devrun.errors import UsageError
+
+
+@dataclass
+class Globals:
+    file: str | None = None
+    project: str | None = None
+    no_color: bool = False
+    quiet: bool = False
+
+
+FileOpt = Annotated[
+    str | None,
+    typer.Option("--file", "-f", metavar="FILE", help="Path to devrun.yaml (default: nearest one upwards)."),
+]
+ProjectOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--project",
+        "--project-name",
+        "-p",
+        metavar="NAME",
+        help="Project name (default: `name:` or the folder's name).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output (newline-delimited JSON).")]
+ServicesArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="SERVICE", help="Services (default: all).", show_default=False),
+]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout",
+        "-t",
+        metavar="SECONDS",
+        help="Seconds to wait for a graceful stop before killing (default: stop_grace_period).",
+        show_default=False,
+    ),
+]
+
+
+def globals_(ctx: typer.Context, file: str | None = None, project: str | None = None) -> Globals:
+    g: Globals = ctx.find_root().obj or Globals()
+    return Globals(file=file or g.file, project=project or g.project, no_color=g.no_color, quiet=g.quiet)
+
+
+def load(ctx: typer.Context, file: str | None, project: str | None):
+    """(config, globals) for a command."""
+    from devrun import loader
+
+    g = globals_(ctx, file, project)
+    return loader.load(g.file, project_name=g.project), g
+
+
+def printer_for(g: Globals, *, json_mode: bool = False, quiet: bool | None = None):
+    from devrun.output import Printer
+
+    return Printer(
+        json_mode=json_mode,
+        color=None if not g.no_color else False,
+        quiet=g.quiet if quiet is None else quiet,
+    )
+
+
+def point_in_time(value: str | None, flag: str) -> float | None:
+    """`--since`/`--until` as compose reads them: a duration back from now
+    ('10m', '1h30m'), an RFC 3339 time ('2024-05-01T10:00:00Z') or Unix seconds."""
+    if value is None:
+        return None
+    from devrun.config import parse_duration
+
+    text = value.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return time.time() - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise UsageError(
+            f"{flag} {value}: give a duration back from now ('10m', '1h30m'), "
+            "an RFC 3339 time ('2024-05-01T10:00:00Z') or Unix seconds"
+        ) from None
