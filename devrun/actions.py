@@ -41,13 +41,16 @@ class ChangeBatch:
     service: str
     paths: frozenset[str]
     rules: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    # reconcile the whole tree instead of syncing these paths: after a failed
+    # step, or for a container devrun did not watch until now
+    catch_up: bool = False
 
     def merge(self, other: ChangeBatch) -> ChangeBatch:
         rules = {
             i: self.rules.get(i, frozenset()) | other.rules.get(i, frozenset())
             for i in {*self.rules, *other.rules}
         }
-        return ChangeBatch(self.service, self.paths | other.paths, rules)
+        return ChangeBatch(self.service, self.paths | other.paths, rules, self.catch_up or other.catch_up)
 
 
 def plan_actions(rules: Sequence[WatchRule], matched: Mapping[int, frozenset[str]]) -> list[Step]:
@@ -106,6 +109,7 @@ class ServiceWorker:
         self._run = run
         self._on_error = on_error
         self._inbox: queue.Queue[ChangeBatch | None] = queue.Queue()
+        self.busy = False  # a batch is being run (read by stop, to say what it waits for)
         self._thread = threading.Thread(target=self._loop, name=f"devrun-worker-{service}", daemon=True)
         self._thread.start()
 
@@ -132,9 +136,12 @@ class ServiceWorker:
                     stop = True
                     break
                 batch = batch.merge(more)
+            self.busy = True
             try:
                 self._run(batch)
             except Exception as e:  # noqa: BLE001 - one failed action must not kill the worker
                 self._on_error(self.service, e)
+            finally:
+                self.busy = False
             if stop:
                 return

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +24,8 @@ from devrun import __version__, labels
 from devrun.config import BuildSpec
 from devrun.engine_wire import create_kwargs, emit_lines, log_lines
 from devrun.errors import EngineError
-from devrun.plan import ContainerSpec, ImageInfo, Observed
+from devrun.plan import ContainerSpec, ContainerState, ImageInfo, Observed
+from devrun.tree import ChunkReader, TreeEntry, read_tree
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
@@ -31,6 +33,8 @@ _PORT_TAKEN = re.compile(
     r"(?:Bind for |listen tcp4? |listen udp4? )?([0-9.:\[\]a-f]*?):(\d+)(?: failed)?: (?:port is already allocated|bind: address already in use)"
 )
 _NS = 1_000_000_000
+# what the engine names a volume nobody named (`volumes: [/data]`, an image's VOLUME)
+_ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
 Progress = Callable[[str], None]
 
@@ -400,9 +404,10 @@ class Engine:
         with translate(f"container {container_id[:12]}"):
             return self.api.inspect_container(container_id)
 
-    def create(self, spec: ContainerSpec) -> str:
-        """Create (not start) the container for `spec`; returns its id."""
-        kwargs = create_kwargs(self.api, spec)
+    def create(self, spec: ContainerSpec, inherit: tuple[tuple[str, str], ...] = ()) -> str:
+        """Create (not start) the container for `spec`; returns its id.
+        `inherit`: (volume, path) anonymous volumes of the container it replaces."""
+        kwargs = create_kwargs(self.api, spec, inherit)
         try:
             return self.api.create_container(**kwargs)["Id"]
         except docker.errors.APIError as e:
@@ -441,11 +446,54 @@ class Engine:
             with contextlib.suppress(docker.errors.NotFound):
                 self.api.stop(container_id, timeout=max(0, round(timeout)))
 
-    def remove(self, container_id: str) -> None:
-        """Remove a container and its anonymous volumes; named volumes stay."""
+    def remove(self, container_id: str, *, volumes: bool = False) -> None:
+        """Remove a container. Its anonymous volumes go only with volumes=True
+        (`down -v`): a recreate hands them to the new container, as compose does."""
         with translate(f"remove {container_id[:12]}"):
             with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_container(container_id, force=True, v=True)
+                self.api.remove_container(container_id, force=True, v=volumes)
+
+    def rename(self, container_id: str, name: str) -> None:
+        with translate(f"rename {container_id[:12]}"):
+            self.api.rename(container_id, name)
+
+    def state(self, container_id: str) -> ContainerState:
+        """The container's state as plain data (raises EngineError when it is gone)."""
+        info = self.inspect(container_id)
+        st = info.get("State") or {}
+        return ContainerState(
+            running=bool(st.get("Running")),
+            paused=bool(st.get("Paused")),
+            status=str(st.get("Status", "")),
+            exit_code=st.get("ExitCode"),
+            started_at=str(st.get("StartedAt", "")),
+            restart_mode=((info.get("Config") or {}).get("Labels") or {}).get(
+                labels.RESTART_MODE, "container"
+            ),
+            name=str(info.get("Name", "")).lstrip("/"),
+            anonymous_volumes=tuple(
+                (m["Name"], m["Destination"])
+                for m in info.get("Mounts") or []
+                if m.get("Type") == "volume" and _ANONYMOUS_VOLUME.fullmatch(m.get("Name") or "")
+            ),
+        )
+
+    def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:
+        """The container's files under `target` (running or stopped: the archive
+        API needs no shell), keyed by container path, with content digests."""
+        try:
+            chunks, _stat = self.api.get_archive(container_id, target)
+        except docker.errors.NotFound:
+            return {}
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            raise EngineError(f"read {target} in {container_id[:12]}: {_reason(e)}") from None
+        try:
+            with translate(f"read {target} in {container_id[:12]}"):
+                return read_tree(ChunkReader(chunks), target)
+        except tarfile.TarError as e:
+            raise EngineError(
+                f"read {target} in {container_id[:12]}: {e} (did it change meanwhile?)"
+            ) from None
 
     def restart(self, container_id: str, timeout: float) -> None:
         with translate(f"restart {container_id[:12]}"):

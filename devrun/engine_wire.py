@@ -17,15 +17,25 @@ from devrun.plan import ContainerSpec, container_labels
 _NS = 1_000_000_000
 
 
-def create_kwargs(api: docker.APIClient, spec: ContainerSpec) -> dict[str, Any]:
+def create_kwargs(
+    api: docker.APIClient, spec: ContainerSpec, inherit: tuple[tuple[str, str], ...] = ()
+) -> dict[str, Any]:
     """ContainerSpec -> create_container arguments. Ports publish on the
-    address the config names (127.0.0.1 unless told otherwise)."""
+    address the config names (127.0.0.1 unless told otherwise). `inherit`
+    mounts the replaced container's anonymous volumes at their paths, unless
+    the spec now mounts something else there."""
     bindings: dict[str, list[tuple[str, int | None]]] = {}
     for p in spec.ports:
         bindings.setdefault(f"{p.target}/{p.protocol}", []).append((p.host_ip, p.published))
     mounts = [
         docker.types.Mount(target=m.target, source=m.source or "", type=m.type, read_only=m.read_only)
         for m in spec.mounts
+    ]
+    taken = {m.target for m in spec.mounts}
+    mounts += [
+        docker.types.Mount(target=path, source=volume, type="volume")
+        for volume, path in inherit
+        if path not in taken
     ]
     hc = spec.healthcheck
     healthcheck = (

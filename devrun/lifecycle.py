@@ -140,8 +140,11 @@ def apply(
     before_start: Callable[[str, str], None] | None = None,
     started: set[str] | None = None,
 ) -> dict[str, str]:
-    """Execute converge steps in order; returns service -> container id. If a
-    step fails, containers created by this call are removed again. Health is
+    """Execute converge steps in order; returns service -> container id.
+    `before_start` brings each container level with the host before its app
+    starts (created, recreated, or stopped and started again). If a step
+    fails, containers this call created for new services are removed again; a
+    recreate that fails puts the old container back (stopped). Health is
     waited for where one of `started` (default: every service) needs it."""
     engine.ensure_network(cfg.name, plan.network_name(cfg.name))
     for vol in cfg.project.volumes:
@@ -158,14 +161,14 @@ def apply(
             assert step.spec is not None
             if step.kind == "recreate" and cid:
                 printer.info(f"recreating {step.service} (config changed)")
-                engine.stop(cid, step.spec.stop_timeout)
-                engine.remove(cid)
-            if step.kind in ("create", "recreate"):
+                cid = replace_container(engine, step.spec, cid, before_start)
+            elif step.kind == "create":
                 cid = engine.create(step.spec)
                 created.append(cid)
                 if before_start is not None:
-                    # initial sync into the created container: the app never sees stale files
                     before_start(step.service, cid)
+            elif step.kind == "start" and cid and before_start is not None:
+                before_start(step.service, cid)
             assert cid is not None
             ids[step.service] = cid
             if step.kind != "keep":
@@ -176,9 +179,34 @@ def apply(
     except (EngineError, KeyboardInterrupt):
         for cid in created:
             with contextlib.suppress(EngineError):
-                engine.remove(cid)
+                engine.remove(cid, volumes=True)  # new and empty: nothing of the user's in them
         raise
     return ids
+
+
+def replace_container(
+    engine: Engine, spec: ContainerSpec, old: str, before_start: Callable[[str, str], None] | None
+) -> str:
+    """Compose's recreate: the old container steps aside under another name,
+    the new one is created with the old one's anonymous volumes (an image's
+    VOLUME, `volumes: [/data]`) and synced, and only then is the old one
+    removed. Interrupted or failed before that, the old one is put back, stopped."""
+    state = engine.state(old)
+    engine.stop(old, spec.stop_timeout)
+    engine.rename(old, f"{old[:12]}_{state.name}")
+    new: str | None = None
+    try:
+        new = engine.create(spec, inherit=state.anonymous_volumes)
+        if before_start is not None:
+            before_start(spec.service, new)
+    except BaseException:
+        with contextlib.suppress(EngineError):
+            if new is not None:
+                engine.remove(new)
+            engine.rename(old, state.name)
+        raise
+    engine.remove(old)
+    return new
 
 
 def converge_project(
@@ -255,9 +283,17 @@ def _take_down(
     stop_containers(
         engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES]
     )
+    anonymous: list[str] = []
     for o in containers:
-        engine.remove(o.id)
+        if volumes:
+            # a volume handed over by a recreate is mounted by name, which the
+            # engine's remove-with-volumes leaves: name them all explicitly
+            with contextlib.suppress(EngineError):
+                anonymous += [name for name, _path in engine.state(o.id).anonymous_volumes]
+        engine.remove(o.id, volumes=volumes)
         printer.event("service_stopped", service=o.service)
+    for name in anonymous:
+        engine.remove_volume(name)
     if networks:
         for net in engine.project_networks(project):
             engine.remove_network(net)

@@ -9,28 +9,31 @@ service's worker, or reloads the config. Workers run the steps that
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass
 
 from devrun import lifecycle, loader, plan
 from devrun.actions import ChangeBatch, ServiceWorker, Step, plan_actions
 from devrun.checks import start_order
+from devrun.engine import EngineEvent
 from devrun.errors import ConfigError, DevrunError, EngineError
-from devrun.ignore import GitignoreCache
-from devrun.runner import Session, WatchBatch
-from devrun.sync import (
-    SyncPlan,
-    bind_echo,
-    guarded_delete_command,
-    initial_plan,
-    max_file_bytes,
-    plan_sync,
-    write_tar,
+from devrun.reconcile import (
+    CONFIG_KEY,
+    keep_for,
+    reconcile,
+    sync_into,
+    sync_router,
+    watch_specs,
 )
+from devrun.runner import Session, WatchBatch
+from devrun.sync import bind_echo, plan_sync
 from devrun.watch import Batch, Watcher
-from devrun.watch_rules import Router, WatchSpec
+from devrun.watch_rules import Router
 
-CONFIG_KEY = None  # WatchSpec.service for devrun.yaml, .env and env files
+# how long a stop waits for a worker's step in progress (a build, say)
+STOP_WAIT = 60.0
+STARTED_FRESH = "(was stopped: brought level, started)"
 
 
 @dataclass(frozen=True)
@@ -40,18 +43,6 @@ class ContainerReplaced:
     service: str
     container_id: str
     since: float
-
-
-def watch_specs(cfg: loader.LoadedConfig) -> list[WatchSpec]:
-    specs: list[WatchSpec] = []
-    for name, svc in cfg.project.services.items():
-        for i, rule in enumerate(svc.watch):
-            ignore_files: list[str] = []
-            if rule.action == "rebuild" and svc.build:
-                ignore_files.append(os.path.join(svc.build.context, ".dockerignore"))
-            specs.append(WatchSpec(name, i, list(rule.path), list(rule.ignore), ignore_files, rule.debounce))
-    specs.append(WatchSpec(CONFIG_KEY, 0, [str(p) for p in cfg.sources]))
-    return specs
 
 
 def _display(path: str, root: str) -> str:
@@ -76,14 +67,24 @@ class LiveReload:
         self.watcher: Watcher | None = None
         self._router: Router | None = None
         self.synced: set[str] = set()  # containers already brought level with the host
+        # batches whose steps failed: merged into the service's next run, which
+        # reconciles the whole tree (next batch, container start or unpause)
+        self._pending: dict[str, ChangeBatch] = {}
+        self._pending_lock = threading.Lock()
+        # one converge at a time: a rebuild (worker) and a config reload (loop)
+        # must not both recreate containers from different configs
+        self._apply_lock = threading.Lock()
 
     # ---- lifecycle --------------------------------------------------------------
 
     def start(self) -> None:
-        """Initial syncs, then every watch placed: after this, `ready` is true."""
+        """Bring adopted containers level, then place every watch: after this,
+        `ready` is true."""
         s = self.session
         s.on(WatchBatch, self._on_batch)
         s.on(ContainerReplaced, self._on_replaced)
+        s.container_listeners.append(self._on_container_event)
+        s.before_stop.append(self.stop)
         for service in s.services:
             svc = s.cfg.project.services[service]
             for rule in svc.watch:
@@ -95,14 +96,20 @@ class LiveReload:
                         f"{service}: {rule.target} is bind-mounted from {_display(lands, str(s.cfg.root))}, so the files are "
                         "there already: its sync is skipped (copies would be seen as edits and synced again, endlessly)"
                     )
-            self._initial_sync(service)
+        # watching first: an edit made while the trees are compared is queued, not lost
         self._start_watcher()
+        for service in s.services:
+            self._level_adopted(service)
 
     def stop(self) -> None:
+        """Stop watching and let in-flight steps reach their end (a rebuild
+        that has not started its containers yet gives up)."""
         if self.watcher is not None:
             self.watcher.stop()
-        for w in self.workers.values():
-            w.stop(timeout=2)
+        for name, w in self.workers.items():
+            if w.busy:
+                self.session.printer.info(f"stopping: waiting for {name}'s action in progress")
+            w.stop(timeout=STOP_WAIT)
 
     def _start_watcher(self) -> None:
         cfg = self.session.cfg
@@ -136,6 +143,18 @@ class LiveReload:
             )
         )
 
+    def _level_adopted(self, service: str) -> None:
+        """A container found running (devrun was stopped, or killed): bring it
+        level with the host, then give the changed rules their restart or
+        signal, so the app runs what the host holds now. Runs before the loop
+        does, so no worker touches the container meanwhile."""
+        s = self.session
+        cid = s.containers.get(service)
+        if cid is None or cid in self.synced or not s.cfg.project.services[service].watch:
+            return
+        self.synced.add(cid)
+        self._run_batch(ChangeBatch(service, frozenset(), {}, catch_up=True))
+
     # ---- loop handlers (run on the session loop) -------------------------------------
 
     def _on_batch(self, msg: WatchBatch) -> None:
@@ -161,18 +180,50 @@ class LiveReload:
         s.containers[msg.service] = msg.container_id
         s.logs.follow(msg.service, msg.container_id, msg.since)
 
+    def _on_container_event(self, ev: EngineEvent) -> None:
+        """A start or unpause retries what failed before (a sync into a
+        paused or stopped container)."""
+        if ev.action not in ("start", "unpause") or self.session.stopping:
+            return
+        with self._pending_lock:
+            waiting = ev.service in self._pending
+        worker = self.workers.get(ev.service)
+        if waiting and worker is not None:
+            worker.submit(ChangeBatch(ev.service, frozenset(), {}, catch_up=True))
+
     # ---- the worker side --------------------------------------------------------------
 
     def _on_worker_error(self, service: str, e: BaseException) -> None:
         self.session.printer.error(f"{service}: {e}")
 
+    def _keep_pending(self, batch: ChangeBatch) -> None:
+        with self._pending_lock:
+            earlier = self._pending.get(batch.service)
+            retry = ChangeBatch(batch.service, batch.paths, batch.rules, catch_up=True)
+            self._pending[batch.service] = earlier.merge(retry) if earlier else retry
+
     def _run_batch(self, batch: ChangeBatch) -> None:
         s = self.session
+        with self._pending_lock:
+            earlier = self._pending.pop(batch.service, None)
+        if earlier is not None:
+            batch = earlier.merge(batch)
         svc = s.cfg.project.services.get(batch.service)
         if svc is None or s.stopping:
             return
         root = str(s.cfg.root)
-        for step in plan_actions(svc.watch, batch.rules):
+        steps = plan_actions(svc.watch, batch.rules)
+        if batch.catch_up:
+            steps = self._catch_up(batch, steps)
+            if steps is None:
+                return
+        failed = started_fresh = False
+        restarts = any(st.kind in ("restart", "signal") for st in steps)
+        for step in steps:
+            if failed and step.kind not in ("restart", "signal"):
+                continue  # an exec assumes the sync worked; the app is restarted all the same
+            if started_fresh and step.kind in ("restart", "signal"):
+                continue
             shown = [_display(p, root) for p in sorted(step.paths)]
             s.printer.event(
                 "action_started", service=batch.service, action=step.label, paths=shown, count=len(shown)
@@ -181,9 +232,13 @@ class LiveReload:
             error = None
             label = step.label
             try:
-                label = self._execute(batch.service, step) or label
+                label = self._execute(batch.service, step, restarts) or label
             except DevrunError as e:
                 error = str(e)
+                if not failed:
+                    # pending at once: an unpause or start seen meanwhile must find it
+                    self._keep_pending(batch)
+                failed = True
             ms = int((time.perf_counter() - t0) * 1000)
             s.printer.event(
                 "action_finished",
@@ -195,23 +250,65 @@ class LiveReload:
                 ok=error is None,
                 error=error,
             )
-            if error is not None:
-                return  # later steps assume this one worked (sync before restart)
+            if label.endswith(STARTED_FRESH):
+                # the sync had to start the stopped app: it runs the new code already
+                started_fresh = True
 
-    def _execute(self, service: str, step: Step) -> str | None:
+    def _catch_up(self, batch: ChangeBatch, steps: list[Step]) -> list[Step] | None:
+        """A whole-tree reconcile in place of the batch's syncs; returns the
+        steps still to run (restart, signal, exec) for what it changed, or None."""
+        s = self.session
+        service = batch.service
+        cid = s.containers.get(service)
+        svc = s.cfg.project.services[service]
+        if cid is None:
+            return None
+        t0 = time.perf_counter()
+        s.printer.event("action_started", service=service, action="sync (level)", paths=[], count=0)
+        try:
+            result = reconcile(s.cfg, s.engine, s.printer, service, cid)
+        except DevrunError as e:
+            s.printer.event(
+                "action_finished",
+                service=service,
+                action="sync (level)",
+                paths=[],
+                count=0,
+                duration_ms=int((time.perf_counter() - t0) * 1000),
+                ok=False,
+                error=str(e),
+            )
+            self._keep_pending(batch)
+            # the app must not stay down because the sync before its restart failed
+            return [st for st in steps if st.kind in ("restart", "signal")]
+        changed = sorted(p for paths in result.changed.values() for p in paths)
+        root = str(s.cfg.root)
+        s.printer.event(
+            "action_finished",
+            service=service,
+            action="sync (level)",
+            paths=[_display(p, root) for p in changed],
+            count=len(changed),
+            duration_ms=int((time.perf_counter() - t0) * 1000),
+            ok=True,
+            error=None,
+        )
+        rules = dict(batch.rules)
+        for i, paths in result.changed.items():
+            rules[i] = rules.get(i, frozenset()) | frozenset(paths)
+        later = [st for st in plan_actions(svc.watch, rules) if st.kind != "sync"]
+        if result.started:
+            later = [st for st in later if st.kind not in ("restart", "signal")]
+        return later
+
+    def _execute(self, service: str, step: Step, restarts: bool = False) -> str | None:
         s = self.session
         cid = s.containers.get(service)
         if cid is None:
             raise EngineError(f"{service} has no running container")
         if step.kind == "sync":
-            rule_index = step.rules[0]
-            rule = s.cfg.project.services[service].watch[rule_index]
-            if bind_echo(rule.target or "/", rule.path, s.cfg.project.services[service].volumes):
-                return "sync (skipped: bind-mounted)"
-            target = rule.target or "/"
-            sp = plan_sync(step.paths, rule.path, target, self._keep(service, rule_index))
-            sync_into(s.engine, s.printer, service, cid, sp, target)
-        elif step.kind == "exec":
+            return self._sync(service, cid, step, restarts)
+        if step.kind == "exec":
             code = s.engine.exec(
                 cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line)
             )
@@ -221,7 +318,7 @@ class LiveReload:
             try:
                 s.engine.kill(cid, step.signal or "SIGHUP")
             except EngineError:
-                if s.engine.inspect(cid)["State"].get("Running"):
+                if s.engine.state(cid).running:
                     raise
                 # the app crashed (say, on the bad edit being fixed now): a fresh start loads the new code
                 s.restart_service(service)
@@ -230,7 +327,31 @@ class LiveReload:
             mode = s.restart_service(service)
             return f"restart ({mode})"
         elif step.kind == "rebuild":
-            self._rebuild(service, cid)
+            return self._rebuild(service, cid)
+        return None
+
+    def _sync(self, service: str, cid: str, step: Step, restarts: bool) -> str | None:
+        s = self.session
+        rule_index = step.rules[0]
+        svc = s.cfg.project.services[service]
+        rule = svc.watch[rule_index]
+        if bind_echo(rule.target or "/", rule.path, svc.volumes):
+            return "sync (skipped: bind-mounted)"
+        target = rule.target or "/"
+        sp = plan_sync(step.paths, rule.path, target, self._keep(service, rule_index))
+        state = s.engine.state(cid)
+        if not state.running and sp.deletes and restarts:
+            # the app crashed, and the fix may be this very delete: level the
+            # stopped container (held start), so the app starts on the new tree
+            reconcile(s.cfg, s.engine, s.printer, service, cid)
+            return f"sync {STARTED_FRESH}"
+        if not state.running or state.paused:
+            # copies would land, deletes could not: the next start or unpause catches up
+            raise EngineError(
+                f"{service} is {'paused' if state.paused else 'not running'}: the sync waits for it to "
+                f"{'unpause' if state.paused else 'start'}"
+            )
+        sync_into(s.engine, s.printer, service, cid, sp, target)
         return None
 
     def _keep(self, service: str, rule_index: int):
@@ -238,36 +359,47 @@ class LiveReload:
             self._router = sync_router(self.session.cfg)
         return keep_for(self._router, service, rule_index)
 
-    def _initial_sync(self, service: str) -> None:
-        s = self.session
-        cid = s.containers.get(service)
-        if cid is not None and cid not in self.synced:
-            initial_sync(s.cfg, s.engine, s.printer, service, cid)
-            self.synced.add(cid)
-
-    def _rebuild(self, service: str, old_cid: str) -> None:
-        """Build first: if the build fails the old container keeps running."""
+    def _rebuild(self, service: str, old_cid: str) -> str | None:
+        """Build first: if the build fails the old container keeps running.
+        The containers follow the config current when they are replaced: a
+        config edit during the build whose build settings differ builds again."""
         s = self.session
         cfg = s.cfg
-        images = lifecycle.resolve_images(s.engine, cfg, [service], s.printer, force_build=True)
-        desired = plan.desired_specs(cfg.project, cfg.name, images)
-        steps = plan.converge(
-            desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
-        )
-        s.expect_stop(old_cid)
-        since = time.time()
-        ids = self._apply(cfg, steps)
-        new = ids.get(service)
-        if new and new != old_cid:
-            s.containers[service] = new  # follow-up actions must target the new container
-            s.submit(ContainerReplaced(service, new, since))
+        while True:
+            images = lifecycle.resolve_images(s.engine, cfg, [service], s.printer, force_build=True)
+            with self._apply_lock:
+                if s.stopping:
+                    return "rebuild (built; not applied: stopping)"
+                current = s.cfg
+                if service not in current.project.services:
+                    return "rebuild (service removed from the config)"
+                if current.project.services[service].build != cfg.project.services[service].build:
+                    cfg = current
+                    continue
+                cfg = current
+                desired = plan.desired_specs(cfg.project, cfg.name, images)
+                steps = plan.converge(
+                    desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
+                )
+                since = time.time()
+                ids = self._apply(cfg, steps)
+            new = ids.get(service)
+            if new and new != old_cid:
+                s.containers[service] = new  # follow-up actions must target the new container
+                s.submit(ContainerReplaced(service, new, since))
+            return None
 
     def _apply(self, cfg: loader.LoadedConfig, steps: list[plan.Step]) -> dict[str, str]:
-        """Converge steps with an initial sync before each new container starts."""
+        """Converge steps, each new or restarted container brought level with
+        the host before it starts. devrun's own stops are never reported as
+        stops from outside."""
         s = self.session
+        for st in steps:
+            if st.kind in ("recreate", "remove") and st.container_id:
+                s.expect_stop(st.container_id)
 
         def before_start(service: str, cid: str) -> None:
-            initial_sync(cfg, s.engine, s.printer, service, cid)
+            reconcile(cfg, s.engine, s.printer, service, cid)
             self.synced.add(cid)
 
         def started(service: str, cid: str) -> None:
@@ -278,6 +410,10 @@ class LiveReload:
     # ---- hot reload of devrun.yaml / .env / env files -----------------------------------
 
     def _reload_config(self, paths: tuple[str, ...]) -> None:
+        with self._apply_lock:
+            self._reload_config_locked()
+
+    def _reload_config_locked(self) -> None:
         s = self.session
         old = s.cfg
         try:
@@ -295,9 +431,6 @@ class LiveReload:
             images = lifecycle.resolve_images(s.engine, new, services, s.printer)
             desired = plan.desired_specs(new.project, new.name, images)
             steps = plan.converge(desired, s.engine.project_containers(new.name), remove_orphans=True)
-            for st in steps:
-                if st.kind in ("recreate", "remove") and st.container_id:
-                    s.expect_stop(st.container_id)
             since = time.time()
             ids = self._apply(new, steps)
         except DevrunError as e:
@@ -321,78 +454,14 @@ class LiveReload:
         s.printer.event("config_reloaded", services_changed=changed)
 
 
-def sync_router(cfg: loader.LoadedConfig) -> Router:
-    return Router([sp for sp in watch_specs(cfg) if sp.service is not None], GitignoreCache(), str(cfg.root))
-
-
-def keep_for(router: Router, service: str, rule_index: int):
-    """The rule's filter (defaults, .gitignore, rule ignores) as a path predicate."""
-    roots = [r for r in router.roots if r.spec.service == service and r.spec.rule_index == rule_index]
-
-    def keep(path: str) -> bool:
-        is_dir = os.path.isdir(path) and not os.path.islink(path)
-        return any(r.counts(path, is_dir) for r in roots)
-
-    return keep
-
-
-def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str) -> None:
-    if sp.refused:
-        printer.warn(
-            f"{service}: not syncing {len(sp.refused)} path(s) outside the rule's path, e.g. {sp.refused[0]}"
-        )
-    for path in sp.too_big:
-        try:
-            size = f"{os.path.getsize(path) / 2**20:.0f} MB, "
-        except OSError:
-            size = ""  # gone since planning
-        printer.warn(
-            f"{service}: not syncing {path} ({size}over the {max_file_bytes() // 2**20} MB sync limit); "
-            "bind-mount big files, or raise DEVRUN_SYNC_MAX_FILE_MB"
-        )
-    if sp.copies:
-        with write_tar(sp) as data:
-            engine.put_archive(cid, "/", data)
-    argv = guarded_delete_command(sp, target)
-    if argv:
-        code = engine.exec(cid, argv, lambda stream, line: printer.log(service, stream, line))
-        if code != 0:
-            raise EngineError(f"deleting {len(sp.deletes)} path(s) in {target} failed (exit {code})")
-
-
-def initial_sync(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str) -> None:
-    """Copy every sync rule's files into the container (created or running):
-    edits made while devrun was not watching are never left behind."""
-    svc = cfg.project.services.get(service)
-    if svc is None:
-        return
-    router: Router | None = None
-    for i, rule in enumerate(svc.watch):
-        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(
-            rule.target, rule.path, svc.volumes
-        ):
-            continue
-        router = router or sync_router(cfg)
-        t0 = time.perf_counter()
-        sp = initial_plan(rule.path, rule.target, keep_for(router, service, i))
-        try:
-            sync_into(engine, printer, service, cid, sp, rule.target)
-        except EngineError as e:
-            printer.error(f"{service}: initial sync into {rule.target} failed: {e}")
-            continue
-        printer.info(
-            f"{service}: synced {len(sp.copies)} path(s) into {rule.target} in {int((time.perf_counter() - t0) * 1000)} ms"
-        )
-
-
 def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool | None = None):
-    """Hooks for runner.up: (extend, before_start). before_start syncs into
-    each container devrun creates, before it starts; extend starts live
-    reload and syncs the containers that were already running."""
+    """Hooks for runner.up: (extend, before_start). before_start brings each
+    container level with the host before its app starts; extend starts live
+    reload and levels the containers that were already running."""
     synced: set[str] = set()
 
     def before_start(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str) -> None:
-        initial_sync(cfg, engine, printer, service, cid)
+        reconcile(cfg, engine, printer, service, cid)
         synced.add(cid)
 
     def hook(session: Session) -> None:

@@ -237,6 +237,20 @@ class Observed:
     restart_mode: str = "container"
 
 
+@dataclass(frozen=True)
+class ContainerState:
+    """What the engine says of one container, as plain data."""
+
+    running: bool
+    paused: bool
+    status: str
+    exit_code: int | None
+    started_at: str
+    restart_mode: str
+    name: str
+    anonymous_volumes: tuple[tuple[str, str], ...] = ()  # (volume, path in the container)
+
+
 StepKind = Literal["create", "recreate", "start", "keep", "remove"]
 
 

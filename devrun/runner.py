@@ -53,6 +53,11 @@ class StopDone:
 
 
 @dataclass(frozen=True)
+class StopNow:
+    """In-flight work has settled: stop the containers the loop knows now."""
+
+
+@dataclass(frozen=True)
 class RestartDue:
     service: str
     container_id: str
@@ -200,10 +205,15 @@ class Session:
         self._closing = False
         # the initial sync hook (live reload) for containers devrun recreates itself
         self.before_start: Callable[[str, str], None] | None = None
+        # called on the loop for engine events of the current containers
+        self.container_listeners: list[Callable[[EngineEvent], None]] = []
+        # called off the loop when a stop begins: they end in-flight work first
+        self.before_stop: list[Callable[[], None]] = []
         self.handlers: dict[type, Callable[[Any], None]] = {
             EngineEvent: self._on_engine_event,
             StopRequest: self._on_stop_request,
             StopDone: self._on_stop_done,
+            StopNow: self._on_stop_now,
             RestartDue: self._on_restart_due,
             EngineDropped: self._on_engine_dropped,
             EngineBack: self._on_engine_back,
@@ -230,13 +240,12 @@ class Session:
         """Restart one service the fastest way its container allows; returns
         "process" or "container". Logs stay attached either way."""
         cid = self.containers[service]
-        info = self.engine.inspect(cid)
-        if not info["State"].get("Running"):
+        state = self.engine.state(cid)
+        if not state.running:
             # the app crashed (say, on the bad edit being fixed now): start it again on the new code
             self.engine.start(cid)
             return "container"
-        mode = info["Config"].get("Labels", {}).get("dev.devrun.restart-mode", "container")
-        if mode == "process":
+        if state.restart_mode == "process":
             self.engine.restart_process(cid)
             return "process"
         self._expected_stops.add(cid)
@@ -339,6 +348,8 @@ class Session:
             self._report_exit(ev.service, cid, ev.exit_code)
         elif ev.action == "destroy" and not self.stopping and cid not in self._expected_stops:
             self._on_removed_outside(ev.service)
+        for listener in self.container_listeners:
+            listener(ev)
 
     def _on_removed_outside(self, service: str) -> None:
         """`docker rm -f` from outside: recreate if the restart policy says the
@@ -422,9 +433,7 @@ class Session:
                 if msg.signum == STOP_FOR_DOWN
                 else "stopping (press Ctrl-C again to kill)"
             )
-            grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
-            targets = [(cid, grace[s]) for s, cid in self.containers.items()]
-            threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
+            threading.Thread(target=self._settle, name="stop", daemon=True).start()
         elif self.stopping == 2:
             self.printer.info("killing")
             for cid in self.containers.values():
@@ -432,6 +441,24 @@ class Session:
                     self.engine.kill(cid, "SIGKILL")
                 except EngineError:
                     pass  # already gone
+            self.submit(StopNow())  # no more waiting for work in progress
+
+    def _settle(self) -> None:
+        for hook in self.before_stop:
+            try:
+                hook()
+            except Exception as e:  # noqa: BLE001 - the stop goes on whatever a hook hit
+                self.printer.warn(f"while stopping: {e}")
+        self.submit(StopNow())
+
+    def _on_stop_now(self, _msg: StopNow) -> None:
+        # on the loop, after any ContainerReplaced queued before: the current containers
+        grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
+        targets = [(cid, grace.get(s, 10.0)) for s, cid in self.containers.items()]
+        if targets:
+            longest = max(g for _, g in targets)
+            self.printer.info(f"stopping {', '.join(self.containers)}: stop signal sent, up to {longest:g}s")
+        threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
 
     def _stop_all(self, targets: list[tuple[str, float]]) -> None:
         lifecycle.stop_containers(self.engine, targets)
@@ -463,15 +490,23 @@ def up(
     printer.set_services(order)
     with ProjectLock(cfg.name):
         since = time.time()
-        started: list[str] = []
+        session = Session(cfg, engine, printer, order)
+        started: dict[str, str] = {}
 
         def on_started(service: str, cid: str) -> None:
-            started.append(service)
+            started[service] = cid
             printer.event("service_started", service=service, container=cid)
 
-        session = Session(cfg, engine, printer, order)
         for line in lifecycle.public_port_warnings(cfg, order):
             printer.warn(line)
+        interrupted: list[int] = []
+
+        def interrupt(signum: int, _frame: Any) -> None:
+            interrupted.append(signum)
+            raise KeyboardInterrupt
+
+        # until the loop runs, SIGTERM interrupts like Ctrl-C: nothing is left half-done
+        previous_term = signal.signal(signal.SIGTERM, interrupt)
         try:
             hook = (
                 (lambda svc, cid: before_start(cfg, engine, printer, svc, cid))
@@ -482,16 +517,26 @@ def up(
             session.containers = lifecycle.converge_project(
                 engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook
             )
+            if detach:
+                printer.event("ready", services=order)
+                return 0
+            session.attach(since)
+            if extend is not None and watch:
+                extend(session)
         except KeyboardInterrupt:
-            printer.info("interrupted; stopping what was started")
-            lifecycle.stop_containers(engine, [(cid, 0) for cid in session.containers.values()])
-            return EXIT_SIGINT
-        if detach:
-            printer.event("ready", services=order)
-            return 0
-        session.attach(since)
-        if extend is not None and watch:
-            extend(session)
+            running = {**started, **session.containers}
+            printer.info(
+                f"interrupted; stopping {', '.join(sorted(running))}"
+                if running
+                else "interrupted; nothing was started"
+            )
+            grace = {n: s.stop_grace_period for n, s in cfg.project.services.items()}
+            lifecycle.stop_containers(engine, [(cid, grace.get(s, 10.0)) for s, cid in running.items()])
+            for s in running:
+                printer.event("service_stopped", service=s)
+            return EXIT_SIGTERM if interrupted and interrupted[0] == signal.SIGTERM else EXIT_SIGINT
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)
         # ready: every service running and every watch placed (what editor tasks wait for)
         printer.event("ready", services=order)
         previous = {

@@ -51,6 +51,18 @@ trap 'forward WINCH' WINCH
 trap 'want_restart=1' USR2
 trap 'want_stop=1' TERM
 
+# devrun may hold the first start (at most 30 s) while it deletes files in a
+# stopped container: the app must never see files deleted on the host
+held=0
+while [ -e /.devrun-hold ] && [ "$held" -lt 600 ] && [ -z "$want_stop" ]; do
+  sleep 0.05 2>/dev/null || sleep 1
+  held=$((held + 1))
+done
+rm -f /.devrun-hold 2>/dev/null
+if [ -n "$want_stop" ]; then
+  exit 0
+fi
+
 start_app "$@"
 while :; do
   if [ -n "$want_stop" ]; then

@@ -127,7 +127,41 @@ def plan_sync(paths: Iterable[str], roots: list[str], target: str, keep: Keep) -
                 plan.too_big.append(host)
                 continue
             plan.copies.append((host, dest))
+    _add_hard_link_siblings(plan, roots, target, keep, seen)
     return plan
+
+
+def _add_hard_link_siblings(
+    plan: SyncPlan, roots: list[str], target: str, keep: Keep, seen: set[str]
+) -> None:
+    """An edit through one name of a hard-linked file changes every name, but
+    the watcher reports only the one written: copy the other names as well."""
+    wanted: set[tuple[int, int]] = set()
+    for host, _dest in plan.copies:
+        try:
+            st = os.lstat(host)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            wanted.add((st.st_dev, st.st_ino))
+    if not wanted:
+        return
+    for root in roots:
+        base = split_glob(root)[0]
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = [d for d in dirnames if keep(os.path.join(dirpath, d))]
+            for name in filenames:
+                full = os.path.join(dirpath, name)
+                if full in seen:
+                    continue
+                try:
+                    st = os.lstat(full)
+                except OSError:
+                    continue
+                dest = container_path(full, roots, target)
+                if (st.st_dev, st.st_ino) in wanted and dest is not None and keep(full):
+                    seen.add(full)
+                    plan.copies.append((full, dest))
 
 
 def initial_plan(roots: list[str], target: str, keep: Keep) -> SyncPlan:
@@ -146,6 +180,9 @@ def write_tar(plan: SyncPlan) -> IO[bytes]:
     out = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, dereference=False) as tar:
         for host, dest in plan.copies:
+            # each copy is a file of its own: a hard link in the container would
+            # tie two paths that the next sync replaces one at a time
+            tar.inodes.clear()
             try:
                 info = tar.gettarinfo(host, arcname=dest.lstrip("/"))
             except (FileNotFoundError, PermissionError, OSError):
@@ -164,11 +201,31 @@ def write_tar(plan: SyncPlan) -> IO[bytes]:
     return out
 
 
+def top_most(paths: Iterable[str]) -> list[str]:
+    """The paths without those inside another one of them: deleting a folder
+    deletes what is in it, so 12,000 deleted files under one folder are one path."""
+    out: list[str] = []
+    for p in sorted(set(paths)):
+        if out and (p == out[-1] or p.startswith(out[-1].rstrip("/") + "/")):
+            continue
+        out.append(p)
+    return out
+
+
+# one exec's argv stays far below the kernel's limit (ARG_MAX, 2 MB here, less
+# on some engines): more paths go in further execs
+DELETE_BATCH_BYTES = 64 * 1024
+
+
 def delete_command(plan: SyncPlan, target: str) -> list[str] | None:
     """`rm -rf` argv for the deletes, every path checked to sit strictly inside target."""
-    base = posixpath.normpath(target).rstrip("/") + "/"
-    safe = [p for p in plan.deletes if posixpath.normpath(p) == p and p.startswith(base)]
+    safe = _safe_deletes(plan.deletes, target)
     return ["rm", "-rf", "--", *safe] if safe else None
+
+
+def _safe_deletes(deletes: Iterable[str], target: str) -> list[str]:
+    base = posixpath.normpath(target).rstrip("/") + "/"
+    return top_most(p for p in deletes if posixpath.normpath(p) == p and p.startswith(base))
 
 
 # Deletes run inside the container, where the app may have replaced a synced
@@ -181,8 +238,17 @@ _GUARDED_RM = (
 )
 
 
-def guarded_delete_command(plan: SyncPlan, target: str) -> list[str] | None:
-    """delete_command's paths, deleted only where no symlink inside the
-    container leads them out of target (needs /bin/sh in the image)."""
-    argv = delete_command(plan, target)
-    return ["sh", "-c", _GUARDED_RM, "devrun-delete", posixpath.normpath(target), *argv[3:]] if argv else None
+def guarded_delete_commands(deletes: Iterable[str], target: str) -> list[list[str]]:
+    """delete_command's paths in argv batches of at most DELETE_BATCH_BYTES,
+    each deleted only where no symlink inside the container leads it out of
+    target (needs /bin/sh in the image)."""
+    head = ["sh", "-c", _GUARDED_RM, "devrun-delete", posixpath.normpath(target)]
+    batches: list[list[str]] = []
+    size = 0
+    for p in _safe_deletes(deletes, target):
+        if not batches or size + len(p) + 1 > DELETE_BATCH_BYTES:
+            batches.append(list(head))
+            size = 0
+        batches[-1].append(p)
+        size += len(p) + 1
+    return batches

@@ -232,7 +232,7 @@ services:
 def test_guarded_delete_script_with_local_sh(tmp_path):
     import subprocess
 
-    from devrun.sync import SyncPlan, guarded_delete_command
+    from devrun.sync import guarded_delete_commands
 
     target, victim = tmp_path / "t", tmp_path / "victim"
     (target / "real").mkdir(parents=True)
@@ -241,8 +241,8 @@ def test_guarded_delete_script_with_local_sh(tmp_path):
     (target / "real" / "g").write_text("g")
     (target / "top").write_text("t")
     os.symlink(victim, target / "link")
-    plan = SyncPlan(deletes=[f"{target}/link/f", f"{target}/real/g", f"{target}/top", f"{target}/missing/x"])
-    argv = guarded_delete_command(plan, str(target))
+    deletes = [f"{target}/link/f", f"{target}/real/g", f"{target}/top", f"{target}/missing/x"]
+    (argv,) = guarded_delete_commands(deletes, str(target))
     assert subprocess.run(argv, check=False).returncode == 0
     assert (victim / "f").read_text() == "v"  # behind a link: kept
     assert not (target / "real" / "g").exists() and not (target / "top").exists()

@@ -1,0 +1,116 @@
+"""One file tree entry as plain data, read from either side: a host path
+(lstat) or the engine's archive stream of a container folder. Reconciling
+compares the two by type, mode, link target and content digest; mtimes are
+not compared (an edit inside the same second as the last copy keeps them equal)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import posixpath
+import stat
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    kind: str  # "file", "dir", "link", "other"
+    mode: int  # permission bits
+    size: int = 0
+    link: str = ""  # a symlink's target
+    digest: str = ""  # a file's sha1; "" where not read
+
+
+def digest_file(path: str) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def host_entry(path: str, *, with_digest: bool = False) -> TreeEntry | None:
+    """The entry for a host path, or None if it vanished or is unreadable."""
+    try:
+        st = os.lstat(path)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISLNK(st.st_mode):
+            return TreeEntry("link", mode, link=os.readlink(path))
+        if stat.S_ISDIR(st.st_mode):
+            return TreeEntry("dir", mode)
+        if stat.S_ISREG(st.st_mode):
+            return TreeEntry("file", mode, st.st_size, digest=digest_file(path) if with_digest else "")
+    except OSError:
+        return None
+    return TreeEntry("other", stat.S_IMODE(st.st_mode))
+
+
+def _kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return "link"
+    if member.isdir():
+        return "dir"
+    if member.isfile() or member.islnk():
+        return "file"
+    return "other"
+
+
+def read_tree(stream: IO[bytes], target: str) -> dict[str, TreeEntry]:
+    """Entries of the engine's archive of `target`, keyed by container path.
+    The archive names members after target's last component; hard links inside
+    it count as files with the content of the file they link to."""
+    target = posixpath.normpath(target)
+    top = posixpath.basename(target)
+    parent = posixpath.dirname(target)
+    out: dict[str, TreeEntry] = {}
+    digests: dict[str, tuple[int, str]] = {}
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for m in tar:
+            name = posixpath.normpath(m.name)
+            if name != top and not name.startswith(top + "/"):
+                continue
+            path = posixpath.join(parent, name)
+            kind = _kind(m)
+            size, digest = m.size, ""
+            if m.isfile():
+                h = hashlib.sha1()
+                fh = tar.extractfile(m)
+                if fh is not None:
+                    for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                        h.update(block)
+                digest = h.hexdigest()
+                digests[name] = (size, digest)
+            elif m.islnk():
+                size, digest = digests.get(posixpath.normpath(m.linkname), (0, ""))
+            out[path] = TreeEntry(kind, m.mode & 0o7777, size, m.linkname if m.issym() else "", digest)
+    return out
+
+
+class _ChunkRaw(io.RawIOBase):
+    def __init__(self, chunks: Iterable[bytes]):
+        self._chunks: Iterator[bytes] = iter(chunks)
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:  # type: ignore[override]
+        while not self._chunk:
+            try:
+                self._chunk = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        n = min(len(buf), len(self._chunk))
+        buf[:n] = self._chunk[:n]
+        self._chunk = self._chunk[n:]
+        return n
+
+
+def ChunkReader(chunks: Iterable[bytes]) -> IO[bytes]:  # noqa: N802 - reads like the class it returns
+    """A read()-able view of an iterator of byte chunks (the archive API's
+    response), so tarfile streams it without holding it all in memory."""
+    return io.BufferedReader(_ChunkRaw(chunks), buffer_size=1 << 16)
