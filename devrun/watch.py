@@ -8,6 +8,13 @@ entered, so they cost no watch. Directories created or moved in later are
 watched and scanned (files may land before the watch does). Polling replaces
 inotify per root when the watch limit is hit, or everywhere with `poll=True`.
 
+Renames: inotify keeps a watch on the directory's inode, so a moved folder
+keeps its watch under the new name, and the loop may meet the new path (in a
+walk made for an earlier event) before the rename's own events. A folder's
+watches are therefore dropped only when nothing is left at its path, and once
+the queue is drained, every folder a directory move touched is checked: gone
+ones lose their watches, present kept ones get any missing watch.
+
 Threads: the reader only enqueues; the loop owns all state and sleeps until
 the next debounce deadline (no busy polling).
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import queue
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +68,8 @@ DIR_MASK = (
 _CALLBACK_ID = 0
 _STOP = object()
 
+Inode = tuple[int, int]  # (st_dev, st_ino)
+
 
 def count_inotify_watches(pid: int | str = "self") -> int:
     """inotify watches held by a process, from /proc/<pid>/fdinfo."""
@@ -90,6 +100,79 @@ class _Callback:
         self._q.put(("overflow", None))
 
 
+class _WatchMap:
+    """Which directory each inotify watch serves, both ways, and the inode it
+    sits on (a watch follows its inode through renames)."""
+
+    def __init__(self) -> None:
+        self.wd_of: dict[str, int] = {}
+        self.path_of: dict[int, str] = {}
+        self._inode_of: dict[int, Inode] = {}
+        self._wd_of_inode: dict[Inode, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.wd_of)
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.wd_of
+
+    def wd_on(self, inode: Inode) -> int | None:
+        return self._wd_of_inode.get(inode)
+
+    def put(self, path: str, wd: int, inode: Inode | None) -> None:
+        """`path` is served by `wd` from now on; the path it served before (the
+        same inode under its old name) no longer is."""
+        old = self.path_of.get(wd)
+        if old is not None and old != path:
+            self.wd_of.pop(old, None)
+        self.wd_of[path] = wd
+        self.path_of[wd] = path
+        self._set_inode(wd, inode)
+
+    def forget(self, wd: int) -> str | None:
+        """Drop `wd`; returns the path it served."""
+        path = self.path_of.pop(wd, None)
+        if path is not None and self.wd_of.get(path) == wd:
+            del self.wd_of[path]
+        self._set_inode(wd, None)
+        return path
+
+    def is_current(self, path: str) -> bool:
+        """Is the directory at `path` now the one its watch sits on?"""
+        wd = self.wd_of.get(path)
+        inode = self._inode_of.get(wd) if wd is not None else None
+        return inode is not None and _dir_inode(path) == inode
+
+    def under(self, top: str) -> list[str]:
+        return [p for p in self.wd_of if under(p, top)]
+
+    def _set_inode(self, wd: int, inode: Inode | None) -> None:
+        old = self._inode_of.pop(wd, None)
+        if old is not None and self._wd_of_inode.get(old) == wd:
+            del self._wd_of_inode[old]
+        if inode is not None:
+            self._inode_of[wd] = inode
+            self._wd_of_inode[inode] = wd
+
+
+def _dir_inode(path: str) -> Inode | None:
+    """The inode of the directory at `path`; None for anything else (symlinks too)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
+def _outermost(paths: set[str]) -> list[str]:
+    """`paths` without those under another of them, parents first."""
+    out: list[str] = []
+    for path in sorted(paths, key=len):
+        if not any(under(path, kept) for kept in out):
+            out.append(path)
+    return out
+
+
 class Watcher:
     def __init__(
         self,
@@ -117,8 +200,12 @@ class Watcher:
         self._poller = Poller(
             self._router.keep_dir, lambda evs: self._q.put(("poll", evs)), self._warn, poll_interval
         )
-        self._dirs: dict[str, int] = {}  # watched directory -> wd
-        self._wd_dirs: dict[int, str] = {}
+        self._watches = _WatchMap()
+        # Folders a directory move touched, checked once the queue is drained;
+        # moved-in ones report every file under them, the others only files in
+        # folders they newly watch.
+        self._unsettled: set[str] = set()
+        self._moved_in: set[str] = set()
         self._warned_limit = False
         self._loop: threading.Thread | None = None
         self.ready = threading.Event()
@@ -157,12 +244,17 @@ class Watcher:
         }
         threads = [self._loop, self._inotify]
         return {
-            "watches": len(self._dirs),
-            "watched_dirs": len(self._dirs),
+            "watches": len(self._watches),
+            "watched_dirs": len(self._watches),
             "threads": sum(1 for t in threads if t is not None and t.is_alive())
             + int(self._poller.thread_alive),
             "modes": modes,
         }
+
+    def watched_dirs(self) -> set[str]:
+        """The directories holding an inotify watch right now (one copy of the
+        loop's map, taken under the GIL: safe from any thread)."""
+        return set(self._watches.wd_of.copy())
 
     # -- the loop (all state below is touched only from here after start) ---
 
@@ -182,6 +274,8 @@ class Watcher:
                     item = self._q.get_nowait()
                 except queue.Empty:
                     item = None
+            if self._unsettled:
+                self._settle_moves()
             for batch in self._debouncer.pop_due(self._clock()):
                 try:
                     self._on_batch(batch)
@@ -193,8 +287,7 @@ class Watcher:
         if kind == "event":
             self._on_inotify(payload)
         elif kind == "gone":
-            self._forget_wd(payload)
-            self._place_all(report=True, only_missing=True)
+            self._on_watch_gone(payload)
         elif kind == "poll":
             for path, change, is_dir in payload:
                 self._record(path, change, is_dir)
@@ -202,22 +295,26 @@ class Watcher:
             self._warn("too many file changes at once; rescanning the watched folders")
             for root in self._router.roots:
                 self._record(root.base, Change.MODIFIED, os.path.isdir(root.base))
-            self._place_all(report=False)
+            if self._inotify is not None:  # lost events may hide moves: check every root
+                self._unsettled.update(root.base for root in self._router.roots)
+            self._place_all(report=False, only_missing=True)
 
     def _on_inotify(self, event: InotifyEvent) -> None:
-        folder = self._wd_dirs.get(event.wd)
+        folder = self._watches.path_of.get(event.wd)
         if folder is None:
             return
         if event.is_delete_self or event.is_move_self:
-            self._drop_tree(folder)
-            self._record(folder, Change.REMOVED, True)
-            self._place_all(report=True, only_missing=True)
+            self._on_folder_left(folder, deleted=event.is_delete_self)
             return
         if not event.name:
             return
         path = os.path.join(folder, os.fsdecode(event.name))
         is_dir = event.is_directory
-        if event.is_create or event.is_moved_to:
+        if event.is_moved_to and is_dir:
+            self._record(path, Change.CREATED, is_dir)
+            self._moved_in.add(path)
+            self._unsettled.add(path)
+        elif event.is_create or event.is_moved_to:
             self._record(path, Change.CREATED, is_dir)
             if is_dir:
                 self._on_new_dir(path)
@@ -226,10 +323,40 @@ class Watcher:
         elif event.is_delete or event.is_moved_from:
             self._record(path, Change.REMOVED, is_dir)
             if is_dir:
-                self._drop_tree(path)
-                self._place_all(report=True, only_missing=True)
+                self._on_dir_left(path, moved=event.is_moved_from)
         else:
             self._record(path, Change.MODIFIED, is_dir)
+
+    def _on_dir_left(self, path: str, *, moved: bool) -> None:
+        """A subfolder was deleted or moved away from its parent."""
+        if moved:
+            self._unsettled.add(path)
+            if self._watches.is_current(path):
+                return  # already moved back: the same folder, with valid watches
+        # A deleted inode's number may already serve a new folder at the same
+        # path, so a deletion always drops.
+        self._drop_tree(path)
+        self._place_all(report=True, only_missing=True)
+
+    def _on_folder_left(self, folder: str, *, deleted: bool) -> None:
+        """A watched folder itself was moved or deleted. Its watch may already
+        serve the folder's new path (a walk met it there before this event), so
+        the path loses its watches only when it no longer holds that folder."""
+        self._unsettled.add(folder)
+        if not deleted and self._watches.is_current(folder):
+            return
+        self._drop_tree(folder)
+        if _dir_inode(folder) is not None:
+            return  # another folder stands there: settling watches it afresh
+        self._record(folder, Change.REMOVED, True)
+        self._place_all(report=True, only_missing=True)
+
+    def _on_watch_gone(self, wd: int) -> None:
+        """The kernel dropped a watch (its folder was deleted)."""
+        folder = self._watches.forget(wd)
+        if folder is not None:
+            self._unsettled.add(folder)  # a folder standing there again gets a new watch
+        self._place_all(report=True, only_missing=True)
 
     def _record(self, path: str, change: Change, is_dir: bool) -> None:
         if os.path.basename(path) == ".gitignore" and not is_dir:
@@ -251,13 +378,13 @@ class Watcher:
                 self._poller.add_root(root.base)
                 continue
             if not root.files_only and os.path.isdir(root.base) and not os.path.islink(root.base):
-                if not (only_missing and root.base in self._dirs):
+                if not (only_missing and root.base in self._watches):
                     self._watch_tree(root.base, report=report)
             else:
                 anchor = os.path.dirname(root.base) if root.files_only else root.base
                 while not os.path.isdir(anchor) and os.path.dirname(anchor) != anchor:
                     anchor = os.path.dirname(anchor)
-                if anchor not in self._dirs:
+                if anchor not in self._watches:
                     self._add_watch(anchor)
 
     def _on_new_dir(self, path: str) -> None:
@@ -271,27 +398,78 @@ class Watcher:
     def _watch_tree(self, top: str, *, report: bool) -> None:
         for _folder, entries in walk_kept(top, self._router.keep_dir, self._warn, enter=self._add_watch):
             if report:
-                # files that landed before the watch did
-                for entry in entries:
-                    try:
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    self._record(entry.path, Change.CREATED, is_dir)
+                self._report(entries)
+
+    def _report(self, entries: list[os.DirEntry]) -> None:
+        """Entries of a newly watched folder: they may have landed before its watch did."""
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            self._record(entry.path, Change.CREATED, is_dir)
 
     def _rescan(self, top: str) -> None:
         """After a .gitignore change: watch newly kept dirs, drop newly ignored ones."""
-        for folder in [d for d in self._dirs if d.startswith(top + "/")]:
-            if folder in self._dirs and not self._router.keep_dir(folder):
+        for folder in [d for d in self._watches.under(top) if d != top]:
+            if folder in self._watches and not self._router.keep_dir(folder):
                 self._drop_tree(folder)
-        if top in self._dirs:
+        if top in self._watches:
             self._watch_tree(top, report=False)
+
+    # -- settling after directory moves -----------------------------------
+
+    def _settle_moves(self) -> None:
+        """Every folder a move touched: watches of gone ones dropped, missing
+        watches of present kept ones placed. Runs with the queue drained, so
+        the disk is at least as new as every event handled."""
+        tops = _outermost(self._unsettled)
+        moved_in = self._moved_in
+        self._unsettled, self._moved_in = set(), set()
+        for top in tops:
+            self._drop_vanished(top)
+            self._watch_missing(top, moved_in)
+
+    def _drop_vanished(self, top: str) -> None:
+        for folder in sorted(self._watches.under(top), key=len):
+            if folder in self._watches and not self._watches.is_current(folder):
+                self._drop_tree(folder)
+
+    def _watch_missing(self, top: str, moved_in: set[str]) -> None:
+        if _dir_inode(top) is None:
+            return
+        if not (self._router.keep_dir(top) and self._reachable(top)):
+            if self._router.on_way_to_root(top):
+                self._place_all(report=True, only_missing=True)
+            return
+        fresh: set[str] = set()
+
+        def enter(folder: str) -> bool:
+            if folder not in self._watches:
+                fresh.add(folder)
+            return self._add_watch(folder)
+
+        for folder, entries in walk_kept(top, self._router.keep_dir, self._warn, enter=enter):
+            if folder in fresh or any(under(folder, m) for m in moved_in):
+                self._report(entries)
+
+    def _reachable(self, folder: str) -> bool:
+        """Is `folder` a root, or inside a watched (so kept) parent?"""
+        parent = os.path.dirname(folder)
+        return parent in self._watches or any(r.base == folder for r in self._router.roots)
 
     def _add_watch(self, folder: str) -> bool:
         """Watch one directory; False when watching has to stop for this tree."""
-        if folder in self._dirs:
+        if folder in self._watches:
             return True
         assert self._inotify is not None
+        inode = _dir_inode(folder)
+        if inode is None:
+            return True  # gone or not a directory: its parent reports it
+        wd = self._watches.wd_on(inode)
+        if wd is not None:  # a watched folder moved here: its watch came along
+            self._watches.put(folder, wd, inode)
+            return True
         try:
             wd = self._inotify.add_callback(os.fsencode(folder), DIR_MASK, self._callback, _CALLBACK_ID)
         except OSError as e:
@@ -305,11 +483,10 @@ class Watcher:
             self._inotify.remove_callbacks([(wd, _CALLBACK_ID)])
             self._warn(f"cannot watch {folder}: permission denied")
             return True
-        old = self._wd_dirs.get(wd)
-        if old is not None and old != folder:
-            self._dirs.pop(old, None)  # the same inode moved: inotify reuses its wd
-        self._dirs[folder] = wd
-        self._wd_dirs[wd] = folder
+        now = _dir_inode(folder)
+        if now is not None and now != inode:
+            inode = None  # replaced meanwhile: which one is watched is unknown, so settling redoes it
+        self._watches.put(folder, wd, inode)
         return True
 
     def _fall_back_to_polling(self, folder: str) -> None:
@@ -322,23 +499,17 @@ class Watcher:
         self._poller.add_root(root)
 
     def _drop_tree(self, top: str) -> None:
-        gone = [d for d in self._dirs if d == top or d.startswith(top + "/")]
         pairs = []
-        for folder in gone:
-            wd = self._dirs.pop(folder)
-            if self._wd_dirs.get(wd) == folder:
-                del self._wd_dirs[wd]
+        for folder in self._watches.under(top):
+            wd = self._watches.wd_of.get(folder)
+            if wd is not None:
+                self._watches.forget(wd)
                 pairs.append((wd, _CALLBACK_ID))
         if pairs and self._inotify is not None:
             try:
                 self._inotify.remove_callbacks(pairs)
             except OSError:
                 pass  # the kernel already dropped them with the directory
-
-    def _forget_wd(self, wd: int) -> None:
-        folder = self._wd_dirs.pop(wd, None)
-        if folder is not None and self._dirs.get(folder) == wd:
-            del self._dirs[folder]
 
     def _warn(self, message: str) -> None:
         try:
