@@ -65,13 +65,19 @@ def load(ctx: typer.Context, file: str | None, project: str | None):
     return loader.load(g.file, project_name=g.project), g
 
 
-def printer_for(g: Globals, *, json_mode: bool = False, quiet: bool | None = None):
+def printer_for(g: Globals, *, json_mode: bool = False, quiet: bool | None = None, progress: bool = True):
+    """The command's Printer. `progress`: devrun's own lines are progress
+    around a short command, so they go to stderr as compose's do, and stdout
+    keeps only data a script captures (`id=$(devrun run -d app)`)."""
+    import sys
+
     from devrun.output import Printer
 
     return Printer(
         json_mode=json_mode,
         color=None if not g.no_color else False,
         quiet=g.quiet if quiet is None else quiet,
+        out=sys.stderr if progress and not json_mode else None,
     )
 
 

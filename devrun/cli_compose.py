@@ -108,7 +108,6 @@ def run_cmd(
     )
     # dependency and image progress goes to stderr: stdout is the command's own
     printer = printer_for(g)
-    printer.out = sys.stderr
     container, code = run_oneoff(_engine(), cfg, printer, opts, _raw_out, stdin=stdin)
     if detach:
         print(container)
@@ -401,7 +400,7 @@ def watch_cmd(
     from devrun import live, runner
 
     cfg, g = load(ctx, file, project)
-    printer = printer_for(g, json_mode=as_json)
+    printer = printer_for(g, json_mode=as_json, progress=False)
     printer.log = lambda *_a, **_k: None  # compose's watch: devrun's own lines, not the services' output
     hook, before_start = live.extend()
     code = runner.up(

@@ -141,7 +141,7 @@ def up_cmd(
         check_services(cfg, [exit_code_from])
     if no_deps:
         cfg = project_ops.without_deps(cfg)
-    printer = printer_for(g, json_mode=as_json)
+    printer = printer_for(g, json_mode=as_json, progress=detach)
     engine = Engine.connect()
     order = start_order(cfg.project, chosen or None)
     if no_build:
@@ -206,7 +206,6 @@ def down_cmd(
     """Stop and remove the project's containers and network (volumes stay unless -v)."""
     from devrun import lifecycle, project_ops, runner
     from devrun.engine import Engine
-    from devrun.output import Printer
 
     if rmi not in (None, "local", "all"):
         raise UsageError(f"--rmi {rmi}: give `local` (images devrun built) or `all` (every service's image)")
@@ -229,7 +228,7 @@ def down_cmd(
                 ]
             ) from None
         name = normalise_project_name(g.project)
-        printer = Printer(quiet=g.quiet)
+        printer = printer_for(g)
         printer.warn(
             f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}"
         )
@@ -239,7 +238,7 @@ def down_cmd(
             printer.info(f"stopped the running `devrun up` of {name} (pid {pid})")
         lifecycle.down_by_labels(engine, name, printer, volumes=volumes)
         return
-    engine, printer = Engine.connect(), Printer(quiet=g.quiet)
+    engine, printer = Engine.connect(), printer_for(g)
     # a running `devrun up` would see its containers go and recreate them: ask it to stop first
     grace = max((s.stop_grace_period for s in cfg.project.services.values()), default=10.0)
     pid = runner.stop_running_up(cfg.name, timeout=(grace if timeout is None else timeout) + 10)
@@ -299,7 +298,7 @@ def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
                 "state": state.get("Status", o.state),
                 "exit_code": None if running else state.get("ExitCode"),
                 # the engine keeps the last health verdict of a stopped container: meaningless then
-                "health": (state.get("Health") or {}).get("Status") if running else None,
+                "health": (state.get("Health") or {}).get("Status") if running and not state.get("Paused") else None,
                 "ports": ports,
                 "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
                 "restart_count": max(
@@ -509,7 +508,7 @@ def logs_cmd(
     start, end = point_in_time(since, "--since"), point_in_time(until, "--until")
     cfg, g = load(ctx, file, project)
     engine = Engine.connect()
-    printer = printer_for(g, json_mode=as_json)
+    printer = printer_for(g, json_mode=as_json, progress=False)
     found = service_containers(engine, cfg, check_services(cfg, services))
     printer.set_services([o.service for o in found])
     lock = threading.Lock()
