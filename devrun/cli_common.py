@@ -51,6 +51,14 @@ TimeoutOpt = Annotated[
     ),
 ]
 
+IndexOpt = Annotated[int, typer.Option("--index", metavar="N", help="Container index (devrun runs one).")]
+
+
+def one_index(index: int) -> None:
+    """compose's --index picks one of a service's replicas; devrun runs one."""
+    if index != 1:
+        raise UsageError(f"--index {index}: devrun runs one container per service; leave out --index")
+
 
 def globals_(ctx: typer.Context, file: str | None = None, project: str | None = None) -> Globals:
     g: Globals = ctx.find_root().obj or Globals()

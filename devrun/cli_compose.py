@@ -12,7 +12,17 @@ from typing import Annotated
 import typer
 
 from devrun import __version__
-from devrun.cli_common import FileOpt, JsonOpt, ProjectOpt, ServicesArg, TimeoutOpt, load, printer_for
+from devrun.cli_common import (
+    FileOpt,
+    IndexOpt,
+    JsonOpt,
+    ProjectOpt,
+    ServicesArg,
+    TimeoutOpt,
+    load,
+    one_index,
+    printer_for,
+)
 from devrun.cli_run import _raw_out, piped_stdin
 from devrun.errors import EXIT_USAGE, DevrunError, UsageError
 from devrun.project_ops import check_services
@@ -28,14 +38,10 @@ def _engine():
 
 def run_cmd(
     ctx: typer.Context,
-    service: Annotated[
-        str, typer.Argument(help="Service whose image and settings to use.")
-    ],
+    service: Annotated[str, typer.Argument(help="Service whose image and settings to use.")],
     command: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="COMMAND", help="Command (default: the service's).", show_default=False
-        ),
+        typer.Argument(metavar="COMMAND", help="Command (default: the service's).", show_default=False),
     ] = None,
     rm: Annotated[bool, typer.Option("--rm", help="Remove the container when it exits.")] = False,
     detach: Annotated[
@@ -296,17 +302,14 @@ def cp_cmd(
         bool, typer.Option("--archive", "-a", help="Keep the files' owner (uid/gid).")
     ] = False,
     follow_link: Annotated[bool, typer.Option("--follow-link", "-L", help="Accepted for compose.")] = False,
-    index: Annotated[
-        int, typer.Option("--index", metavar="N", help="Container index (devrun runs one).")
-    ] = 1,
+    index: IndexOpt = 1,
     file: FileOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Copy files between a service's container and this machine (either direction)."""
     from devrun.project_ops import copy_into, copy_out, service_containers, split_copy_arg
 
-    if index != 1:
-        raise UsageError(f"--index {index}: devrun runs one container per service; leave out --index")
+    one_index(index)
     (src_service, src_path), (dest_service, dest_path) = split_copy_arg(src), split_copy_arg(dest)
     if (src_service is None) == (dest_service is None):
         raise UsageError(
@@ -327,17 +330,14 @@ def port_cmd(
     service: Annotated[str, typer.Argument(help="Service.")],
     private_port: Annotated[int, typer.Argument(help="Port inside the container.")],
     protocol: Annotated[str, typer.Option("--protocol", metavar="tcp|udp", help="Protocol.")] = "tcp",
-    index: Annotated[
-        int, typer.Option("--index", metavar="N", help="Container index (devrun runs one).")
-    ] = 1,
+    index: IndexOpt = 1,
     file: FileOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Print the host address a container port is published on (HOST_IP:PORT)."""
     from devrun.project_ops import published, service_containers
 
-    if index != 1:
-        raise UsageError(f"--index {index}: devrun runs one container per service; leave out --index")
+    one_index(index)
     cfg, _ = load(ctx, file, project)
     engine = _engine()
     target = service_containers(engine, cfg, check_services(cfg, [service]))[0]

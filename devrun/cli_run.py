@@ -18,12 +18,14 @@ import typer
 
 from devrun.cli_common import (
     FileOpt,
+    IndexOpt,
     JsonOpt,
     ProjectOpt,
     ServicesArg,
     TimeoutOpt,
     globals_,
     load,
+    one_index,
     point_in_time,
     printer_for,
 )
@@ -298,7 +300,9 @@ def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
                 "state": state.get("Status", o.state),
                 "exit_code": None if running else state.get("ExitCode"),
                 # the engine keeps the last health verdict of a stopped container: meaningless then
-                "health": (state.get("Health") or {}).get("Status") if running and not state.get("Paused") else None,
+                "health": (state.get("Health") or {}).get("Status")
+                if running and not state.get("Paused")
+                else None,
                 "ports": ports,
                 "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
                 "restart_count": max(
@@ -594,9 +598,7 @@ def exec_cmd(
         ),
     ] = None,
     privileged: Annotated[bool, typer.Option("--privileged", help="Extended privileges.")] = False,
-    index: Annotated[
-        int, typer.Option("--index", metavar="N", help="Container index (devrun runs one).")
-    ] = 1,
+    index: IndexOpt = 1,
     file: FileOpt = None,
     project: ProjectOpt = None,
 ) -> None:
@@ -604,8 +606,7 @@ def exec_cmd(
     from devrun.engine import Engine
     from devrun.project_ops import env_pairs, service_containers
 
-    if index != 1:
-        raise UsageError(f"--index {index}: devrun runs one container per service; leave out --index")
+    one_index(index)
     cfg, _ = load(ctx, file, project)
     engine = Engine.connect()
     target = service_containers(engine, cfg, check_services(cfg, [service]))[0]

@@ -341,5 +341,12 @@ def human_line(c: Check) -> str:
 
 def summary(checks: list[Check]) -> str:
     count = {lvl: sum(1 for c in checks if c.level == lvl) for lvl in (OK, WARN, FAIL, SKIP)}
-    verdict = "ready for `devrun up`" if not count[FAIL] else "fix the FAIL lines above"
+    config_ok = any(c.check == "config" and c.level == OK for c in checks)
+    if count[FAIL]:
+        verdict = "fix the FAIL lines above"
+    elif not config_ok:
+        # the machine may be fine, but there is nothing `devrun up` could start yet
+        verdict = "this machine is ready; no loadable devrun.yaml yet (see the skip lines above)"
+    else:
+        verdict = "ready for `devrun up`"
     return f"doctor: {count[OK]} ok, {count[WARN]} warning(s), {count[FAIL]} failed, {count[SKIP]} skipped: {verdict}"
