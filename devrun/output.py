@@ -59,6 +59,7 @@ EVENTS: dict[str, dict[str, str]] = {
 
 _COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93", "92", "95", "94")
 DIM, RED, YELLOW, RESET = "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
+BOLD = "\x1b[1m"
 OWN_PREFIX = "devrun"
 
 # Fields whose exact bytes a consumer may act on (open the file, compare the line):
@@ -197,6 +198,8 @@ class Printer:
         if self.json_mode:
             self._json("log", {"service": service, "stream": stream, "line": line})
             return
+        if self.quiet and stream == "build":
+            return  # a build's transcript is progress; a failing build still reports its step and tail
         text = terminal_safe(line, keep_colour=self.color)
         if self.color and "\x1b" in text:
             text += RESET  # a colour the line left open ends with it, not on the next prefix
@@ -209,10 +212,12 @@ class Printer:
             self._json(kind, fields)
             return
         text = human_text(kind, fields)
-        if text is None or (self.quiet and kind not in ("error", "warning", "container_exited")):
+        failure = is_failure(kind, fields)
+        # no quiet mode hides a failure (or a warning, or a container exiting)
+        if text is None or (self.quiet and not failure and kind not in ("warning", "container_exited")):
             return
-        style = RED if kind == "error" else YELLOW if kind == "warning" else DIM
         stream = self.err if kind == "error" else self.out
+        style = self._failure_style(stream) if failure else YELLOW if kind == "warning" else DIM
         # messages may quote a container's output or an engine's answer
         self._line(stream, self._own_prefix(), terminal_safe(text), style)
         for extra in fields.get("last_lines") or ():
@@ -239,8 +244,15 @@ class Printer:
     def _own_prefix(self) -> str:
         return f"{OWN_PREFIX:<{self._width}} |"
 
+    def _failure_style(self, stream: TextIO) -> str:
+        """Failures stand out: red, or bold on a terminal without colour (NO_COLOR
+        forbids colour, not weight); plain text when not on a terminal."""
+        if self.color:
+            return RED + BOLD
+        return BOLD if hasattr(stream, "isatty") and stream.isatty() else ""
+
     def _line(self, stream: TextIO, prefix: str, text: str, style: str = "") -> None:
-        if self.color and style:
+        if style and (self.color or style == BOLD):
             line = f"{style}{prefix} {text}{RESET}\n"
         else:
             line = f"{prefix} {text}\n"
@@ -269,6 +281,15 @@ def _paths(fields: dict[str, Any]) -> str:
     return shown + (f" (+{count - 3} more)" if count > 3 else "")
 
 
+def is_failure(kind: str, f: dict[str, Any]) -> bool:
+    """An error, a failed action or a container that exited non-zero."""
+    return (
+        kind == "error"
+        or (kind == "action_finished" and not f.get("ok", True))
+        or (kind == "container_exited" and f.get("exit_code") not in (0, None))
+    )
+
+
 def human_text(kind: str, f: dict[str, Any]) -> str | None:
     """One human line per event (None: nothing to say in human mode)."""
     match kind:
@@ -286,9 +307,17 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
             took = f"{f.get('duration_ms', 0)} ms"
             if f.get("ok", True):
                 return f"{f['service']}: {f['action']} done in {took} ({_paths(f)})"
-            return f"{f['service']}: {f['action']} failed after {took} ({_paths(f)}): {f.get('error')}"
+            return (
+                f"{f['service']}: {f['action']} failed after {took} ({_paths(f)}): {f.get('error')}; "
+                "fix it and save again"
+            )
         case "container_exited":
-            return f"{f['service']} exited with code {f['exit_code']}"
+            if f.get("exit_code") in (0, None):
+                return f"{f['service']} exited with code {f['exit_code']}"
+            return (
+                f"{f['service']} CRASHED: exited with code {f['exit_code']}; "
+                f"save a fix, or `devrun restart {f['service']}` starts it again"
+            )
         case "config_reloaded":
             changed = f.get("services_changed") or []
             return f"config reloaded; changed: {', '.join(changed) or 'nothing'}"
