@@ -250,9 +250,8 @@ def build_cmd(
     ]
     if not names:
         raise DevrunError("no service to build: none of them has `build:`")
+    # quiet: no build transcript; a failing build still names its step and the tail of its output
     printer = printer_for(g, quiet=g.quiet or quiet)
-    if quiet:
-        printer.log = lambda *_a: None  # no build transcript; a failure still raises with its tail
     lifecycle.resolve_images(_engine(), cfg, names, printer, force_build=True)
     for s in names:
         printer.info(f"built {lifecycle.image_tag(cfg, s)}")

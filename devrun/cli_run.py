@@ -74,6 +74,20 @@ def abort_on_exit(inner, exit_code_from: str | None):
     return hook, result
 
 
+def show_urls(inner, engine, cfg, services: list[str], printer):
+    """An `extend` hook for runner.up: before `ready`, one line per published
+    port with its URL (`web: http://127.0.0.1:8000 (-> 8000/tcp)`)."""
+    from devrun.project_ops import port_urls
+
+    def hook(session) -> None:
+        if inner is not None:
+            inner(session)
+        for line in port_urls(engine, cfg, services):
+            printer.info(line)
+
+    return hook
+
+
 def up_cmd(
     ctx: typer.Context,
     services: ServicesArg = None,
@@ -163,6 +177,7 @@ def up_cmd(
     result: dict[str, int] = {}
     if abort:
         hook, result = abort_on_exit(hook, exit_code_from)
+    hook = show_urls(hook, engine, cfg, order, printer)
     code = runner.up(
         cfg,
         printer,
@@ -178,6 +193,9 @@ def up_cmd(
     if code == 0 and wait:
         project_ops.wait_ready(engine, cfg, order, wait_timeout)
         printer.info(f"healthy: {', '.join(order)}")
+    if code == 0 and detach:
+        for line in project_ops.port_urls(engine, cfg, order):
+            printer.info(line)
     if "code" in result:
         code = project_ops.exit_code_of(engine, cfg, exit_code_from) if exit_code_from else result["code"]
     raise typer.Exit(code)

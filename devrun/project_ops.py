@@ -370,6 +370,23 @@ def published(engine: Engine, cid: str, port: int, protocol: str) -> str:
     return f"{binds[0]['HostIp']}:{binds[0]['HostPort']}"
 
 
+def port_urls(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[str]:
+    """`SERVICE: http://HOST:PORT (-> TARGET/tcp)` for each port the running
+    services publish, for the lines around `ready`."""
+    out = []
+    for o in engine.project_containers(cfg.name):
+        if o.service not in services or o.state != "running":
+            continue
+        ports = engine.inspect(o.id)["NetworkSettings"].get("Ports") or {}
+        for target, binds in sorted(ports.items()):
+            for b in binds or []:
+                host = b["HostIp"] if b["HostIp"] not in ("0.0.0.0", "::", "") else "localhost"
+                host = f"[{host}]" if ":" in host else host
+                scheme = "http://" if target.endswith("/tcp") else f"{target.split('/')[1]} "
+                out.append(f"{o.service}: {scheme}{host}:{b['HostPort']} (-> {target})")
+    return out
+
+
 def image_refs(cfg: LoadedConfig, mode: Literal["local", "all"]) -> list[str]:
     """The images `down --rmi` removes: `local` those devrun built under its own
     tag (services with `build` and no `image`), `all` every service's image."""
