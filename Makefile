@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint bench setup images venv clean
+.PHONY: demo test lint bench soak setup images venv clean
 
 $(BIN)/devrun: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,13 @@ lint: venv
 
 bench: venv setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# the model-based consistency test, longer than in `make test`: more seeds, longer sequences
+SOAK_SEEDS ?= 1,2,3,4,5,6,7,8
+SOAK_STEPS ?= 30
+soak: venv setup
+	DEVRUN_MODEL_SEEDS=$(SOAK_SEEDS) DEVRUN_MODEL_STEPS=$(SOAK_STEPS) \
+	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_model_consistency.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -27,14 +27,21 @@ def create_kwargs(
     bindings: dict[str, list[tuple[str, int | None]]] = {}
     for p in spec.ports:
         bindings.setdefault(f"{p.target}/{p.protocol}", []).append((p.host_ip, p.published))
+    inherited = {path: volume for volume, path in inherit}
     mounts = [
-        docker.types.Mount(target=m.target, source=m.source or "", type=m.type, read_only=m.read_only)
+        docker.types.Mount(
+            target=m.target,
+            # an anonymous volume in the config (`- /data`) takes over the old one at its path
+            source=m.source or (inherited.get(m.target, "") if m.type == "volume" else ""),
+            type=m.type,
+            read_only=m.read_only,
+        )
         for m in spec.mounts
     ]
     taken = {m.target for m in spec.mounts}
     mounts += [
         docker.types.Mount(target=path, source=volume, type="volume")
-        for volume, path in inherit
+        for path, volume in inherited.items()
         if path not in taken
     ]
     hc = spec.healthcheck

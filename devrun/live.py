@@ -266,7 +266,7 @@ class LiveReload:
         t0 = time.perf_counter()
         s.printer.event("action_started", service=service, action="sync (level)", paths=[], count=0)
         try:
-            result = reconcile(s.cfg, s.engine, s.printer, service, cid)
+            result = reconcile(s.cfg, s.engine, s.printer, service, cid, s.expect_stop)
         except DevrunError as e:
             s.printer.event(
                 "action_finished",
@@ -343,7 +343,7 @@ class LiveReload:
         if not state.running and sp.deletes and restarts:
             # the app crashed, and the fix may be this very delete: level the
             # stopped container (held start), so the app starts on the new tree
-            reconcile(s.cfg, s.engine, s.printer, service, cid)
+            reconcile(s.cfg, s.engine, s.printer, service, cid, s.expect_stop)
             return f"sync {STARTED_FRESH}"
         if not state.running or state.paused:
             # copies would land, deletes could not: the next start or unpause catches up
@@ -399,7 +399,7 @@ class LiveReload:
                 s.expect_stop(st.container_id)
 
         def before_start(service: str, cid: str) -> None:
-            reconcile(cfg, s.engine, s.printer, service, cid)
+            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop)
             self.synced.add(cid)
 
         def started(service: str, cid: str) -> None:
@@ -460,8 +460,10 @@ def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool
     reload and levels the containers that were already running."""
     synced: set[str] = set()
 
-    def before_start(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str) -> None:
-        reconcile(cfg, engine, printer, service, cid)
+    def before_start(
+        cfg: loader.LoadedConfig, engine, printer, service: str, cid: str, expect_stop=None
+    ) -> None:
+        reconcile(cfg, engine, printer, service, cid, expect_stop)
         synced.add(cid)
 
     def hook(session: Session) -> None:

@@ -221,7 +221,13 @@ def _apply_diffs(engine, printer, service: str, cid: str, diffs: list[tuple[str,
 
 
 def _apply_with_start(
-    engine, printer, service: str, cid: str, state, diffs: list[tuple[str, TreeDiff]]
+    engine,
+    printer,
+    service: str,
+    cid: str,
+    state,
+    diffs: list[tuple[str, TreeDiff]],
+    expect_stop: Callable[[str], None] | None,
 ) -> None:
     """Deletes in a stopped container need it running: start it held (process
     mode: the app waits for the marker to go), or start, sync and restart it."""
@@ -235,6 +241,8 @@ def _apply_with_start(
         if held:
             engine.exec(cid, ["rm", "-f", HOLD_MARKER], lambda s, line: None, user="0")
     if not held:
+        if expect_stop is not None:
+            expect_stop(cid)  # devrun's own restart, not a stop from outside
         engine.restart(cid, 10)
 
 
@@ -248,7 +256,14 @@ class Reconciled:
     started: bool = False  # the container was stopped and had to be started for deletes
 
 
-def reconcile(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str) -> Reconciled:
+def reconcile(
+    cfg: loader.LoadedConfig,
+    engine,
+    printer,
+    service: str,
+    cid: str,
+    expect_stop: Callable[[str], None] | None = None,
+) -> Reconciled:
     """Make every sync target of the service equal the host's filtered tree,
     in a created, stopped, running or adopted container. Raises EngineError
     when a step fails (the caller keeps the service pending)."""
@@ -280,7 +295,7 @@ def reconcile(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str)
         return out
     state = engine.state(cid)
     if not state.running and any(d.deletes for _, d in diffs):
-        _apply_with_start(engine, printer, service, cid, state, diffs)
+        _apply_with_start(engine, printer, service, cid, state, diffs, expect_stop)
         out.started = True
     else:
         _apply_diffs(engine, printer, service, cid, diffs)
@@ -288,4 +303,11 @@ def reconcile(cfg: loader.LoadedConfig, engine, printer, service: str, cid: str)
         f"{service}: brought level with the host: {out.copied} path(s) copied, {out.deleted} deleted "
         f"in {int((time.perf_counter() - t0) * 1000)} ms"
     )
+    deleted = [p for target, d in diffs for p in d.deletes]
+    if deleted:
+        # the one place devrun removes files it did not write: say which, and how to keep them
+        printer.warn(
+            f"{service}: deleted {len(deleted)} path(s) that are not on the host, e.g. {', '.join(deleted[:3])}; "
+            "to keep what the image puts there (node_modules, build output), add it to the rule's `ignore`"
+        )
     return out

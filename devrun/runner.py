@@ -481,7 +481,7 @@ def up(
     watch: bool = True,
     engine: Engine | None = None,
     extend: Callable[[Session], None] | None = None,
-    before_start: Callable[[LoadedConfig, Engine, Printer, str, str], None] | None = None,
+    before_start: Callable[..., None] | None = None,
 ) -> int:
     """Bring the project up; unless detached, stream logs until stopped.
     `extend(session)` runs before the loop starts (the hook for watching)."""
@@ -509,7 +509,7 @@ def up(
         previous_term = signal.signal(signal.SIGTERM, interrupt)
         try:
             hook = (
-                (lambda svc, cid: before_start(cfg, engine, printer, svc, cid))
+                (lambda svc, cid: before_start(cfg, engine, printer, svc, cid, session.expect_stop))
                 if before_start and watch
                 else None
             )

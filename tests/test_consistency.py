@@ -85,7 +85,7 @@ def test_anonymous_volumes_survive_a_recreate_and_go_with_down_v(tmp_path, proje
     # an image VOLUME (as postgres has) and a `volumes: [/data]` entry, seeded once
     (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nVOLUME /vol\n")
     seed = (
-        "for d in /data /vol; do test -f $d/seed || echo seeded-$RANDOM$RANDOM > $d/seed; done; "
+        "for d in /data /vol; do test -f $d/seed || cat /proc/sys/kernel/random/uuid > $d/seed; done; "
         "echo SEEDED $(cat /data/seed) $(cat /vol/seed); trap 'exit 0' TERM; while :; do sleep 0.1; done"
     )
 
