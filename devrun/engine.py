@@ -22,7 +22,7 @@ import urllib3.exceptions
 
 from devrun import __version__, labels
 from devrun.config import BuildSpec
-from devrun.engine_wire import create_kwargs, emit_lines, log_lines
+from devrun.engine_wire import StreamLines, create_kwargs, log_lines
 from devrun.errors import EngineError
 from devrun.plan import ContainerSpec, ContainerState, ImageInfo, Observed
 from devrun.tree import ChunkReader, TreeEntry, read_tree
@@ -521,16 +521,15 @@ class Engine:
         with translate(f"exec in {container_id[:12]}"):
             ex = self.api.exec_create(container_id, argv, user=user or "", workdir=workdir, environment=env)
             out = self.api.exec_start(ex["Id"], stream=True, demux=True)
-            pending = {"stdout": "", "stderr": ""}
+            streams = {"stdout": StreamLines(), "stderr": StreamLines()}
             for chunk in out:
                 for name, data in zip(("stdout", "stderr"), chunk, strict=True):
                     if data:
-                        pending[name] = emit_lines(
-                            pending[name] + data.decode("utf-8", "replace"), name, on_line
-                        )
-            for name, rest in pending.items():
-                if rest:
-                    on_line(name, rest)
+                        for line in streams[name].feed(data):
+                            on_line(name, line)
+            for name, lines in streams.items():
+                for line in lines.finish():
+                    on_line(name, line)
             return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
 
     def put_archive(self, container_id: str, path: str, data: bytes) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -119,21 +119,7 @@ def _cut_unfinished(text: str) -> tuple[list[str], str]:
     return pieces, text[whole * MAX_LINE_CHARS :]
 
 
-def emit_lines(text: str, stream: str, on_line: Callable[[str, str], None]) -> str:
-    """Send text's finished lines to on_line and return the unfinished rest. A rest
-    over MAX_LINE_CHARS goes out in pieces now, so the rest a caller keeps and
-    hands back with the next text stays bounded."""
-    *finished, rest = text.split("\n")
-    for line in finished:
-        for piece in _pieces(line.rstrip("\r")):
-            on_line(stream, piece)
-    pieces, rest = _cut_unfinished(rest)
-    for piece in pieces:
-        on_line(stream, piece)
-    return rest
-
-
-class _StreamLines:
+class StreamLines:
     """One stream's bytes -> lines, in time linear in the bytes: only newly
     arrived text is scanned for newlines and the unfinished line waits as a list
     of chunks (joining it for every frame was quadratic: a 40 MB line cost
@@ -200,7 +186,7 @@ def _multiplexed_frames(res: Any) -> Iterator[tuple[str, bytes]]:
 def log_lines(res: Any, tty: bool) -> Iterator[tuple[str, str]]:
     """Split the engine's (multiplexed unless TTY) log stream into lines, each at
     most MAX_LINE_CHARS (plus LINE_CONTINUES); what is left unfinished comes at the end."""
-    streams = {"stdout": _StreamLines(), "stderr": _StreamLines()}
+    streams = {"stdout": StreamLines(), "stderr": StreamLines()}
     try:
         for name, data in _tty_chunks(res) if tty else _multiplexed_frames(res):
             for line in streams[name].feed(data):

@@ -331,6 +331,17 @@ def test_an_interrupt_at_any_moment_leaves_the_service_as_it_was_or_stopped(
         up.wait_for("ready", timeout=120)
         wait_until(lambda: last_start(tmp_path) == "STARTED after 2.5", 20, what="latest code")
         assert cat(docker_client, project_name, "/app/f2999.txt") == "2999"
+        up.proc.kill()  # kill -9: the next up adopts the running container
+        up.proc.wait(10)
+    for i in range(3000, 6000):  # its reconcile has work to do
+        (tmp_path / "src" / f"f{i}.txt").write_text(str(i))
+    proc = _up_process(tmp_path, project_name)
+    time.sleep(1.5)
+    proc.send_signal(signum)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if signum == signal.SIGINT else 143), out
+    assert "stopping" in out and "Traceback" not in out, out
+    assert container(docker_client, project_name).status == "exited", out
 
 
 def test_ctrl_c_during_a_rebuild_leaves_the_service_stopped_not_missing(

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from devrun.engine_wire import LINE_CONTINUES, MAX_LINE_CHARS, emit_lines, log_lines
+from devrun.engine_wire import LINE_CONTINUES, MAX_LINE_CHARS, StreamLines, log_lines
 from tests.conftest import BUSYBOX, LABEL_PROJECT, REPO
 
 STDOUT, STDERR = 1, 2
@@ -140,12 +140,12 @@ def test_truncated_multibyte_character_at_the_end_is_flushed_as_replacement():
     assert multiplexed((STDOUT, b"cut \xe2\x82")) == [("stdout", "cut \ufffd")]
 
 
-def test_emit_lines_caps_the_rest_it_hands_back():
-    """engine.exec keeps its own rest and feeds it back: the rest stays bounded."""
-    got: list[str] = []
-    rest = emit_lines("ok\r\n" + "y" * (2 * MAX_LINE_CHARS + 5), "stdout", lambda _s, line: got.append(line))
-    assert got == ["ok", "y" * MAX_LINE_CHARS + LINE_CONTINUES, "y" * MAX_LINE_CHARS + LINE_CONTINUES]
-    assert rest == "y" * 5
+def test_exec_output_keeps_a_character_split_across_chunks():
+    """The exec path splits with the same per-stream splitter as logs."""
+    lines = StreamLines()
+    data = "héllo wörld\n".encode()
+    got = [line for i in range(len(data)) for line in lines.feed(data[i : i + 1])]
+    assert got + lines.finish() == ["héllo wörld"]
 
 
 # ---- the real engine ---------------------------------------------------------
