@@ -228,7 +228,7 @@ def rm_cmd(
     ):
         raise typer.Exit(1)
     for o in targets:
-        engine.remove(o.id)
+        engine.remove(o.id, volumes=volumes)
         printer.info(f"removed {o.name}")
 
 

@@ -264,7 +264,7 @@ def down_cmd(
     pid = runner.stop_running_up(cfg.name, timeout=(grace if timeout is None else timeout) + 10)
     if pid is not None:
         printer.info(f"stopped the running `devrun up` of {cfg.name} (pid {pid})")
-    project_ops.remove_oneoffs(engine, cfg.name)
+    project_ops.remove_oneoffs(engine, cfg.name, volumes=volumes)
     if timeout is not None:
         project_ops.stop_services(engine, cfg, [], timeout)
     lifecycle.down(engine, cfg, printer, volumes=volumes, remove_orphans=remove_orphans)

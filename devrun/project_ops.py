@@ -74,9 +74,9 @@ def oneoff_containers(engine: Engine, project: str) -> list[tuple[Observed, str]
     return out
 
 
-def remove_oneoffs(engine: Engine, project: str) -> None:
+def remove_oneoffs(engine: Engine, project: str, *, volumes: bool = False) -> None:
     for o, _service in oneoff_containers(engine, project):
-        engine.remove(o.id)
+        engine.remove(o.id, volumes=volumes)
 
 
 def grace(cfg: LoadedConfig, service: str, timeout: float | None) -> float:
@@ -101,13 +101,18 @@ def remove_orphans(engine: Engine, cfg: LoadedConfig, printer: Printer, timeout:
 def force_recreate(
     engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer, timeout: float | None
 ) -> None:
-    """Remove the services' containers so that `up` creates them anew."""
-    wanted = set(services)
-    found = [o for o in engine.project_containers(cfg.name) if o.service in wanted]
+    """`up --force-recreate`: each of the services' containers is replaced by a
+    new one (compose's recreate: anonymous volumes carried over), stopped after
+    up to -t; `up` then starts it like any stopped container."""
+    found = [o for o in engine.project_containers(cfg.name) if o.service in services]
+    if not found:
+        return
+    images = lifecycle.resolve_images(engine, cfg, sorted({o.service for o in found}), printer)
+    desired = plan.desired_specs(cfg.project, cfg.name, images)
     lifecycle.stop_containers(engine, [(o.id, grace(cfg, o.service, timeout)) for o in found])
     for o in found:
-        engine.remove(o.id)
         printer.info(f"recreating {o.service} (--force-recreate)")
+        lifecycle.replace_container(engine, desired[o.service], o.id, None)
 
 
 def start_existing(engine: Engine, cfg: LoadedConfig, services: list[str]) -> set[str]:
@@ -280,7 +285,7 @@ def run_oneoff(
     finally:
         if opts.remove:
             with contextlib.suppress(EngineError):
-                engine.remove(cid)
+                engine.remove(cid, volumes=True)  # as compose's run --rm: its anonymous volumes too
     return spec.name, code
 
 
