@@ -214,7 +214,7 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     argv = hoist_global_flags(list(sys.argv[1:] if argv is None else argv))
     try:
-        rc = app(args=argv, standalone_mode=False)
+        rc = app(args=argv, prog_name="devrun", standalone_mode=False)
         # standalone_mode=False returns typer.Exit's code instead of raising it
         if isinstance(rc, int) and rc:
             sys.exit(rc)

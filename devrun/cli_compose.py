@@ -38,7 +38,9 @@ def _engine():
 
 def run_cmd(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="Service whose image and settings to use.")],
+    service: Annotated[
+        str, typer.Argument(metavar="SERVICE", help="Service whose image and settings to use.")
+    ],
     command: Annotated[
         list[str] | None,
         typer.Argument(metavar="COMMAND", help="Command (default: the service's).", show_default=False),
@@ -295,8 +297,8 @@ def pull_cmd(
 
 def cp_cmd(
     ctx: typer.Context,
-    src: Annotated[str, typer.Argument(help="SERVICE:PATH or a local path.")],
-    dest: Annotated[str, typer.Argument(help="SERVICE:PATH or a local path.")],
+    src: Annotated[str, typer.Argument(metavar="SRC", help="SERVICE:PATH or a local path.")],
+    dest: Annotated[str, typer.Argument(metavar="DEST", help="SERVICE:PATH or a local path.")],
     archive: Annotated[
         bool, typer.Option("--archive", "-a", help="Keep the files' owner (uid/gid).")
     ] = False,
@@ -326,8 +328,8 @@ def cp_cmd(
 
 def port_cmd(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="Service.")],
-    private_port: Annotated[int, typer.Argument(help="Port inside the container.")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="Service.")],
+    private_port: Annotated[int, typer.Argument(metavar="PRIVATE_PORT", help="Port inside the container.")],
     protocol: Annotated[str, typer.Option("--protocol", metavar="tcp|udp", help="Protocol.")] = "tcp",
     index: IndexOpt = 1,
     file: FileOpt = None,

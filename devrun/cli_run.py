@@ -592,7 +592,7 @@ def piped_stdin():
 
 def exec_cmd(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="Service to run the command in.")],
+    service: Annotated[str, typer.Argument(metavar="SERVICE", help="Service to run the command in.")],
     command: Annotated[list[str], typer.Argument(metavar="COMMAND", help="Command and its arguments.")],
     no_tty: Annotated[
         bool, typer.Option("--no-TTY", "-T", help="No pseudo-terminal (stdin still piped).")
@@ -625,12 +625,12 @@ def exec_cmd(
     from devrun.project_ops import env_pairs, service_containers
 
     one_index(index)
+    variables = env_pairs(env or [])
     cfg, _ = load(ctx, file, project)
     engine = Engine.connect()
     target = service_containers(engine, cfg, check_services(cfg, [service]))[0]
     if target.state != "running":
         raise DevrunError(f"{service} is not running ({target.state}); start it with `devrun up {service}`")
-    variables = env_pairs(env or [])
     docker_cli = shutil.which("docker")
     if sys.stdin.isatty() and sys.stdout.isatty() and docker_cli and not (no_tty or detach):
         # an interactive TTY: the docker CLI does raw-mode terminal handling best
