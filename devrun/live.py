@@ -177,7 +177,8 @@ class LiveReload:
 
     def _on_replaced(self, msg: ContainerReplaced) -> None:
         s = self.session
-        s.containers[msg.service] = msg.container_id
+        if s.containers.get(msg.service) != msg.container_id:
+            return  # replaced again since (a config reload after the rebuild): that one is followed
         s.logs.follow(msg.service, msg.container_id, msg.since)
 
     def _on_container_event(self, ev: EngineEvent) -> None:
@@ -383,10 +384,11 @@ class LiveReload:
                 )
                 since = time.time()
                 ids = self._apply(cfg, steps)
-            new = ids.get(service)
-            if new and new != old_cid:
-                s.containers[service] = new  # follow-up actions must target the new container
-                s.submit(ContainerReplaced(service, new, since))
+                new = ids.get(service)
+                if new and new != old_cid:
+                    # under the lock: a config reload waiting for it replaces this one in turn
+                    s.containers[service] = new  # follow-up actions must target the new container
+                    s.submit(ContainerReplaced(service, new, since))
             return None
 
     def _apply(self, cfg: loader.LoadedConfig, steps: list[plan.Step]) -> dict[str, str]:

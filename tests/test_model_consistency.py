@@ -231,11 +231,10 @@ def run_sequence(seed: int, folder: Path, project: str, docker_client) -> int:
     def quiet_point(step: str) -> None:
         nonlocal checks
         want = model.tree()
-        wait_until(
-            lambda: container_tree(app()) == want,
-            60,
-            what=f"tree level after {step}: {diff(want, container_tree(app()))}",
-        )
+        try:
+            wait_until(lambda: container_tree(app()) == want, 60, what=f"tree level after {step}")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {diff(want, container_tree(app()))}\n{up.tail(40)}") from None
         up.settle(quiet=0.8, timeout=60)
         want = model.tree()
         have = container_tree(app())
@@ -298,6 +297,7 @@ def run_sequence(seed: int, folder: Path, project: str, docker_client) -> int:
                 model.edit("modify")
             elif step in ("rebuild", "config_during_rebuild"):
                 up.settle(quiet=0.8, timeout=60)
+                rebuilds = len(up.of("action_finished", action="rebuild"))
                 stamp += 1
                 (folder / "stamp").write_text(str(stamp))
                 if step == "config_during_rebuild":
@@ -306,7 +306,7 @@ def run_sequence(seed: int, folder: Path, project: str, docker_client) -> int:
                     level += 1
                     write_config(folder, level)
                     up.wait_for("config_reloaded", timeout=60)
-                up.wait_for("action_finished", action="rebuild", count=stamp, timeout=120)
+                up.wait_for("action_finished", action="rebuild", count=rebuilds + 1, timeout=120)
             elif step == "big":
                 if big is None:
                     big = folder / "src/big"
