@@ -266,7 +266,7 @@ def run_sequence(seed: int, folder: Path, project: str, docker_client) -> int:
         )
         quiet_point("start")
         plan = [rng.choice(HOST_EDITS) for _ in range(STEPS)]
-        for i, kind in enumerate(rng.sample(LIFECYCLE, min(len(LIFECYCLE), max(1, STEPS // 2)))):
+        for kind in rng.sample(LIFECYCLE, min(len(LIFECYCLE), max(1, STEPS // 2))):
             plan.insert(rng.randrange(len(plan) + 1), kind)
         for step in plan:
             if step in HOST_EDITS:
