@@ -340,20 +340,24 @@ class LiveReload:
             return "sync (skipped: bind-mounted)"
         target = rule.target or "/"
         sp = plan_sync(step.paths, rule.path, target, self._keep(service, rule_index))
+        try:
+            sync_into(s.engine, s.printer, service, cid, sp, target)
+            return None
+        except EngineError as e:
+            failure = e  # asked only now: the engine's state costs an extra call on every sync
         state = s.engine.state(cid)
         if not state.running and sp.deletes and restarts:
             # the app crashed, and the fix may be this very delete: level the
             # stopped container (held start), so the app starts on the new tree
             reconcile(s.cfg, s.engine, s.printer, service, cid, s.expect_stop)
             return f"sync {STARTED_FRESH}"
-        if not state.running or state.paused:
-            # copies would land, deletes could not: the next start or unpause catches up
+        if state.paused or not state.running:
+            # the next start or unpause catches up (the batch stays pending)
+            waits = "unpause" if state.paused else "start"
             raise EngineError(
-                f"{service} is {'paused' if state.paused else 'not running'}: the sync waits for it to "
-                f"{'unpause' if state.paused else 'start'}"
+                f"{service} is {state.status or 'not running'}: the sync waits for it to {waits}"
             )
-        sync_into(s.engine, s.printer, service, cid, sp, target)
-        return None
+        raise failure
 
     def _keep(self, service: str, rule_index: int):
         if self._router is None:
