@@ -224,8 +224,9 @@ def down_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Stop and remove the project's containers and network (volumes stay unless -v)."""
-    from devrun import lifecycle, project_ops, runner
+    from devrun import lifecycle, project_ops
     from devrun.engine import Engine
+    from devrun.project_lock import stop_running_up
 
     if rmi not in (None, "local", "all"):
         raise UsageError(f"--rmi {rmi}: give `local` (images devrun built) or `all` (every service's image)")
@@ -253,7 +254,7 @@ def down_cmd(
             f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}"
         )
         engine = Engine.connect()
-        pid = runner.stop_running_up(name, timeout=20)
+        pid = stop_running_up(name, timeout=20)
         if pid is not None:
             printer.info(f"stopped the running `devrun up` of {name} (pid {pid})")
         lifecycle.down_by_labels(engine, name, printer, volumes=volumes)
@@ -261,7 +262,7 @@ def down_cmd(
     engine, printer = Engine.connect(), printer_for(g)
     # a running `devrun up` would see its containers go and recreate them: ask it to stop first
     grace = max((s.stop_grace_period for s in cfg.project.services.values()), default=10.0)
-    pid = runner.stop_running_up(cfg.name, timeout=(grace if timeout is None else timeout) + 10)
+    pid = stop_running_up(cfg.name, timeout=(grace if timeout is None else timeout) + 10)
     if pid is not None:
         printer.info(f"stopped the running `devrun up` of {cfg.name} (pid {pid})")
     project_ops.remove_oneoffs(engine, cfg.name, volumes=volumes)

@@ -14,7 +14,6 @@ and may call `session.restart_service(service)`, which picks process mode
 
 from __future__ import annotations
 
-import fcntl
 import os
 import queue
 import signal
@@ -22,21 +21,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from devrun import lifecycle
 from devrun.checks import start_order
 from devrun.engine import Engine, EngineEvent
-from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError, LockedError
+from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.loader import LoadedConfig
 from devrun.logstream import LogFollowers
 from devrun.output import Printer
+from devrun.project_lock import STOP_FOR_DOWN, ProjectLock
+from devrun.restart_policy import Exit, decide
 
-BACKOFF_FIRST = 1.0
-BACKOFF_MAX = 30.0
-# a container that ran this long before crashing starts its backoff afresh
-BACKOFF_RESET_AFTER = 10.0
 # how long the engine may stay unreachable before `up` gives up (seconds)
 ENGINE_TIMEOUT_ENV = "DEVRUN_ENGINE_TIMEOUT"
 ENGINE_TIMEOUT = 30.0
@@ -87,14 +83,6 @@ class WatchBatch:
     rules: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
 
-def restart_delay(policy: str, exit_code: int | None, attempt: int) -> float | None:
-    """Seconds to wait before restarting a crashed container, or None: capped
-    exponential backoff (1, 2, 4, ... 30 s)."""
-    if policy == "always" or (policy == "on-failure" and exit_code not in (0, None)):
-        return min(BACKOFF_FIRST * 2 ** max(0, attempt), BACKOFF_MAX)
-    return None
-
-
 def engine_timeout() -> float:
     try:
         return max(0.0, float(os.environ.get(ENGINE_TIMEOUT_ENV, ENGINE_TIMEOUT)))
@@ -105,80 +93,6 @@ def engine_timeout() -> float:
 def reconnect_delay(attempt: int) -> float:
     """Seconds before reconnect attempt `attempt` (0-based): 0.25, 0.5, 1, 2 ... 4."""
     return min(0.25 * 2**attempt, 4.0)
-
-
-def lock_path(project: str) -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "devrun" if runtime else Path.home() / ".cache" / "devrun"
-    return base / f"{project}.lock"
-
-
-class ProjectLock:
-    """One `devrun up` per project: an fcntl lock held while up runs."""
-
-    def __init__(self, project: str):
-        self.project = project
-        self.path = lock_path(project)
-        self._fd: int | None = None
-
-    def __enter__(self) -> ProjectLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise LockedError(
-                f"devrun up is already running for project {self.project} (pid {pid})"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    @staticmethod
-    def holder(project: str) -> int | None:
-        """The pid of the `devrun up` holding the project's lock, or None."""
-        path = lock_path(project)
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return None  # nobody holds it (a lock file left by an ended up)
-        except OSError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else None
-        finally:
-            os.close(fd)
-
-
-# `devrun down` asks a running `devrun up` of the project to stop with this
-# signal, so up stops its containers and exits 0 instead of fighting the down
-STOP_FOR_DOWN = signal.SIGUSR1
-
-
-def stop_running_up(project: str, timeout: float) -> int | None:
-    """Ask the project's running `devrun up` (if any) to stop, and wait up to
-    `timeout` seconds for it to end; returns its pid, or None when none ran."""
-    pid = ProjectLock.holder(project)
-    if pid is None:
-        return None
-    try:
-        os.kill(pid, STOP_FOR_DOWN)
-    except OSError:
-        return None
-    deadline = time.monotonic() + timeout
-    while ProjectLock.holder(project) is not None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return pid
 
 
 class Session:
@@ -406,15 +320,15 @@ class Session:
             last_lines=self.logs.last_lines(service)[-5:],
         )
         ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
-        if ran >= BACKOFF_RESET_AFTER:
-            self._attempts[service] = 0
-        attempt = self._attempts.get(service, 0)
         policy = self.cfg.project.services[service].restart
-        delay = restart_delay(policy, exit_code, attempt)
+        decision = decide(policy, Exit(exit_code, ran), self._attempts.get(service, 0))
+        self._attempts[service] = decision.attempts
+        delay = decision.delay
         if delay is None:
             return
-        self._attempts[service] = attempt + 1
-        self.printer.info(f"restarting {service} in {delay:g}s (restart: {policy}, attempt {attempt + 1})")
+        self.printer.info(
+            f"restarting {service} in {delay:g}s (restart: {policy}, attempt {decision.attempts})"
+        )
         timer = threading.Timer(delay, self.submit, args=(RestartDue(service, cid),))
         timer.daemon = True
         timer.start()

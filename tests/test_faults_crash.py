@@ -11,7 +11,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from devrun.runner import BACKOFF_MAX, restart_delay
+from devrun.restart_policy import BACKOFF_MAX, restart_delay
 from tests.conftest import BUSYBOX
 from tests.live_helpers import DevrunUp, wait_until
 
