@@ -53,6 +53,15 @@ TOP_REASONS = {
 }
 
 
+
+def compose_key_reason(key: str, top_level: bool) -> str | None:
+    """Why a compose key written into a devrun.yaml is not devrun's (one line),
+    or None when it is not a compose key devrun knows a reason for."""
+    if not top_level and key == "develop":
+        return "devrun's watch rules are the service's `watch:` list (`devrun init` translates develop.watch)"
+    reasons = TOP_REASONS if top_level else SERVICE_REASONS
+    return reasons.get(key) or (_reason(key, reasons) if key.startswith("x-") else None)
+
 @dataclass(frozen=True)
 class Skipped:
     where: str

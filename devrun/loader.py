@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from devrun.config import Project, normalise_project_name
+from devrun.compose_import import compose_key_reason
+from devrun.config import Project, Service, normalise_project_name
 from devrun.errors import ConfigError, Problem
 from devrun.interpolate import InterpolationError, interpolate, parse_env_file
 
@@ -356,7 +357,10 @@ def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Proble
         model = _model_at(loc[:-1])
         options = sorted(model.model_fields) if model else []
         msg = f"unknown key '{key}'{_suggest(key, options)}"
-        if options and not _suggest(key, options):
+        reason = compose_key_reason(key, model is Project) if model in (Project, Service) else None
+        if reason:
+            msg = f"'{key}' is compose's, not devrun's: {reason}"
+        elif options and not _suggest(key, options):
             msg += f"; known keys: {', '.join(options)}"
         line, col = marks.find(loc, prefer_key=True)
         return Problem(shown, line, col, path, msg)

@@ -105,3 +105,15 @@ def test_doctor_without_a_config_never_says_ready(tmp_path):
     summary = result.stdout.strip().splitlines()[-1]
     assert "ready for `devrun up`" not in summary
     assert "no loadable devrun.yaml" in summary or "FAIL" in summary
+
+
+def test_a_compose_key_in_devrun_yaml_gets_its_reason(tmp_project):
+    folder = tmp_project(
+        'version: "3.9"\nservices:\n  web:\n    image: busybox:stable\n    develop:\n      watch: []\n'
+    )
+    result = devrun("config", cwd=folder)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any("'version' is compose's, not devrun's: obsolete" in line for line in lines), lines
+    assert any("'develop' is compose's, not devrun's" in line and "watch:" in line for line in lines), lines
+    assert not any("known keys" in line for line in lines)
