@@ -6,6 +6,8 @@ Thin: parse, call, print, exit code; cli.py registers them."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from typing import Annotated
 
@@ -116,7 +118,15 @@ def run_cmd(
     )
     # dependency and image progress goes to stderr: stdout is the command's own
     printer = printer_for(g)
-    container, code = run_oneoff(_engine(), cfg, printer, opts, _raw_out, stdin=stdin)
+    docker_cli = shutil.which("docker")
+    terminal = None
+    if opts.tty and docker_cli:
+        # an interactive terminal: the docker CLI does raw-mode terminal handling best
+
+        def terminal(container_id: str) -> int:
+            return subprocess.call([docker_cli, "start", "--attach", "--interactive", container_id])
+
+    container, code = run_oneoff(_engine(), cfg, printer, opts, _raw_out, stdin=stdin, terminal=terminal)
     if detach:
         print(container)
     raise typer.Exit(code)

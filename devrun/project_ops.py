@@ -237,10 +237,13 @@ def run_oneoff(
     opts: RunOptions,
     out: Callable[[int, bytes], None],
     stdin: Any = None,
+    terminal: Callable[[str], int] | None = None,
 ) -> tuple[str, int]:
     """Create and run a one-off container of a service: its dependencies are
     brought up first (unless no_deps); returns (container name, exit code),
-    the code 0 at once when detached."""
+    the code 0 at once when detached. Output goes to `out`, the `stdin` file
+    (if any) in; or, with `terminal`, that attaches the user's terminal to the
+    created container id and returns the exit code."""
     svc = cfg.project.services[opts.service]
     if not opts.no_deps:
         deps = [s for s in start_order(cfg.project, [opts.service]) if s != opts.service]
@@ -273,12 +276,13 @@ def run_oneoff(
         labels.RESTART_MODE: None,
         ONEOFF: opts.service,
     }
-    cid = engine.create_oneoff(spec, patch, stdin=stdin is not None and not opts.detach)
+    attached = (stdin is not None or terminal is not None) and not opts.detach
+    cid = engine.create_oneoff(spec, patch, stdin=attached)
     if opts.detach:
         engine.start(cid)
         return spec.name, 0
     try:
-        code = engine.run_io(cid, out, stdin=stdin)
+        code = terminal(cid) if terminal is not None else engine.run_io(cid, out, stdin=stdin)
     except KeyboardInterrupt:
         lifecycle.stop_containers(engine, [(cid, spec.stop_timeout)])
         raise

@@ -489,3 +489,24 @@ def test_up_flags_end_the_same_way(tmp_path, project_name, args):
             cwd=folders["compose"],
             capture_output=True,
         )
+
+
+@pytest.mark.skipif(
+    shutil.which("script") is None or shutil.which("docker") is None, reason="needs script(1) and docker"
+)
+def test_run_on_a_terminal_is_interactive(tmp_path, project_name):
+    (tmp_path / "devrun.yaml").write_text(
+        f"name: {project_name}\nservices:\n  app:\n    image: busybox:stable\n"
+    )
+    command = f"{DEVRUN} run --rm app sh -c 'test -t 0 && echo on-a-tty; exit 5'"
+    result = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        cwd=tmp_path,
+        env={**os.environ, "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 5, result.stdout + result.stderr
+    assert "on-a-tty" in result.stdout
