@@ -28,9 +28,23 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict[str, str]) -> list[Path]:
+def check_and_resolve(
+    project: Project,
+    marks,
+    shown: str,
+    root: Path,
+    env: dict[str, str],
+    *,
+    compose: bool = False,
+    notes: list[str] | None = None,
+) -> list[Path]:
     """Check cross-field rules; make relative paths absolute; merge env_file
-    values into environment. Returns the env files (for hot reload)."""
+    values into environment. Returns the env files (for hot reload).
+    `compose`: the project came from compose files, so compose's meaning holds
+    where devrun.yaml is stricter: a missing bind source or watch path is
+    created or waited for, and host paths and privileges are the team's written
+    decision, so they become `notes` (warnings) instead of problems."""
+    notes = [] if notes is None else notes
     problems: list[Problem] = []
     env_sources: list[Path] = []
 
@@ -38,7 +52,17 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
         from devrun.loader import _fmt
 
         line, col = marks.find(loc, prefer_key=key)
-        problems.append(Problem(shown, line, col, _fmt(loc), msg))
+        problems.append(Problem(marks.file_at(loc, shown), line, col, _fmt(loc), msg))
+
+    def risky(loc: tuple, msg: str) -> None:
+        if not compose:
+            add(loc, msg)
+            return
+        from devrun.loader import _fmt
+
+        line, _ = marks.find(loc)
+        where = marks.file_at(loc, shown) + (f":{line}" if line else "")
+        notes.append(f"{where}: {_fmt(loc)}: {msg.split('; ')[0]} (as the compose file says)")
 
     root = root.resolve()
     home = Path.home().resolve()
@@ -92,6 +116,14 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 add((*base, "build", "context"), f"build context {ctx} is not a folder")
             elif not (ctx / svc.build.dockerfile).is_file():
                 add((*base, "build", "dockerfile"), f"no {svc.build.dockerfile} in {ctx}")
+            # a build arg without a value takes the shell's; unset, compose leaves it out
+            svc.build.args = {
+                k: (v if v is not None else env.get(k))
+                for k, v in svc.build.args.items()
+                if v is not None or k in env
+            }
+        # an optional dependency that is not in the project is left out, as compose does
+        svc.depends_on = {d: v for d, v in svc.depends_on.items() if d in names or v.required}
         for dep in svc.depends_on:
             if dep not in names:
                 add((*base, "depends_on", dep), f"'{dep}' is not a service{_near(dep, names)}", key=True)
@@ -101,13 +133,14 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
         # env_file values sit under environment; environment wins, as in compose
         file_env: dict[str, str] = {}
         for i, ef in enumerate(svc.env_file):
-            p = Path(os.path.expanduser(ef))
+            p = Path(os.path.expanduser(ef.path))
             p = (p if p.is_absolute() else root / p).resolve()
             env_sources.append(p)
             if not p.is_file():
-                add((*base, "env_file", i), f"env file {ef} not found")
+                if ef.required:
+                    add((*base, "env_file", i), f"env file {ef.path} not found")
                 continue
-            values, bad = parse_env_file(p)
+            values, bad = parse_env_file(p, env)
             for ln, msg in bad:
                 problems.append(Problem(os.path.relpath(p), ln, 1, "", msg))
             file_env.update(values)
@@ -144,8 +177,8 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 real = p.resolve()
                 why = host_path_refusal(real) or host_path_refusal(p)
                 if why:
-                    add(loc, f"{why}; list it under allow_host_paths to allow it")
-                elif not p.exists():
+                    risky(loc, f"{why}; list it under allow_host_paths to allow it")
+                if not p.exists() and not compose and not why:
                     add(loc, f"bind source {m.source} does not exist ({p}); create it or fix the path")
                 m.source = str(p)
             elif m.source and m.source not in project.volumes:
@@ -155,17 +188,17 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 )
 
         if svc.privileged and not project.allow_privileged:
-            add(
+            risky(
                 (*base, "privileged"),
                 "privileged containers can take over the host; set allow_privileged: true at the top level to allow it",
             )
         if svc.cap_add and not project.allow_cap_add:
-            add(
+            risky(
                 (*base, "cap_add"),
                 "added capabilities widen what the container can do to the host; set allow_cap_add: true to allow it",
             )
         if svc.network_mode == "host" and not project.allow_host_network:
-            add(
+            risky(
                 (*base, "network_mode"),
                 "host networking exposes every port of the container; set allow_host_network: true to allow it",
             )
@@ -211,7 +244,7 @@ def check_and_resolve(project: Project, marks, shown: str, root: Path, env: dict
                 if glob.has_magic(full):
                     if not glob.glob(full, recursive=True) and not os.path.isdir(split_glob(full)[0]):
                         add(ploc, f"watch path {pat} matches nothing")
-                elif not os.path.exists(full):
+                elif not os.path.exists(full) and not compose:
                     add(ploc, f"watch path {pat} does not exist ({full}); create it or fix the path")
                 resolved.append(full)
             rule.path = resolved

@@ -125,10 +125,20 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def _scalar_text(value: Any) -> Any:
+    # YAML reads 1000 and 3.10 as numbers; compose-style files mean the text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
 class BuildSpec(Strict):
     context: str = "."
     dockerfile: str = "Dockerfile"
-    args: dict[str, str] = Field(default_factory=dict)
+    # a name without a value takes it from the shell, as compose does
+    args: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
     target: str | None = None
 
 
@@ -139,7 +149,7 @@ def _build(value: Any) -> Any:
 
 
 _PORT_SHORT = re.compile(
-    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:]+\]|[0-9.]+|[a-zA-Z0-9.-]+):)?(?P<published>\d+)?:)?(?P<target>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
+    r"^(?:(?:(?P<ip>\[[0-9a-fA-F:]+\]|[0-9.]+|[a-zA-Z0-9.-]+)?:)?(?P<published>\d+)?:)?(?P<target>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
 )
 
 
@@ -171,11 +181,20 @@ def _port(value: Any) -> Any:
     return value
 
 
+# what compose's short mount syntax allows after the target; devrun applies ro/rw
+MOUNT_OPTIONS = (
+    "ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy",
+    "shared", "rshared", "slave", "rslave", "private", "rprivate",
+)  # fmt: skip
+
+
 class MountSpec(Strict):
     type: Literal["bind", "volume"]
     source: str | None = None
     target: str
     read_only: bool = False
+    # options read but not applied by devrun (selinux labels, consistency, nocopy, propagation)
+    options: list[str] = Field(default_factory=list)
 
 
 def _mount(value: Any) -> Any:
@@ -190,12 +209,15 @@ def _mount(value: Any) -> Any:
             src, dst = None, parts[0]
         else:
             raise ValueError(f"{value!r} is not a mount; write 'SOURCE:TARGET[:ro]' like './src:/app/src:ro'")
-        if mode not in (None, "ro", "rw"):
-            raise ValueError(f"mount mode {mode!r} in {value!r} must be 'ro' or 'rw'")
+        options = mode.split(",") if mode else []
+        wrong = [o for o in options if o not in MOUNT_OPTIONS]
+        if wrong:
+            raise ValueError(f"mount mode {wrong[0]!r} in {value!r} must be 'ro' or 'rw' (or z, Z, cached, nocopy)")
         if not dst.startswith("/"):
             raise ValueError(f"mount target {dst!r} in {value!r} must be an absolute container path")
         kind = "bind" if src and (src.startswith((".", "/", "~"))) else "volume"
-        out: dict[str, Any] = {"type": kind, "target": dst, "read_only": mode == "ro"}
+        out: dict[str, Any] = {"type": kind, "target": dst, "read_only": "ro" in options}
+        out["options"] = [o for o in options if o not in ("ro", "rw")]
         if src:
             out["source"] = src
         return out
@@ -203,7 +225,12 @@ def _mount(value: Any) -> Any:
 
 
 class DependsOn(Strict):
-    condition: Literal["service_started", "service_healthy"] = "service_started"
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = (
+        "service_started"
+    )
+    # compose: restart this service when the dependency restarts; a missing optional one is fine
+    restart: bool = False
+    required: bool = True
 
 
 def _depends(value: Any) -> Any:
@@ -220,16 +247,21 @@ def _depends(value: Any) -> Any:
 
 
 class Healthcheck(Strict):
-    test: Annotated[Command, Field(min_length=1)]
+    # None: disabled, or (`disable: false` alone) the image's own HEALTHCHECK
+    test: Annotated[Command, Field(min_length=1)] | None = None
     interval: Duration = 1.0
     timeout: Duration = 5.0
     retries: int = Field(default=30, ge=1)
     start_period: Duration = 0.0
+    start_interval: Duration | None = None
+    disable: bool = False
 
     @model_validator(mode="before")
     @classmethod
     def _compose_test(cls, data: Any) -> Any:
-        # compose's test: ["CMD-SHELL", "..."] or ["CMD", ...]: keep it familiar
+        # compose's test: ["CMD-SHELL", "..."] or ["CMD", ...]: keep it familiar; ["NONE"] disables
+        if isinstance(data, dict) and data.get("test") in (["NONE"], "NONE"):
+            data = {k: v for k, v in data.items() if k != "test"} | {"disable": True}
         if isinstance(data, dict) and isinstance(data.get("test"), list) and data["test"]:
             head = data["test"][0]
             if head == "CMD-SHELL":
@@ -239,6 +271,13 @@ class Healthcheck(Strict):
         elif isinstance(data, dict) and isinstance(data.get("test"), str):
             data = {**data, "test": ["/bin/sh", "-c", data["test"]]}
         return data
+
+    @model_validator(mode="after")
+    def _needs_test(self) -> Healthcheck:
+        # `disable: false` alone keeps the image's own HEALTHCHECK, as in compose
+        if self.test is None and "disable" not in self.model_fields_set:
+            raise ValueError("`test` is required (or `disable: true`)")
+        return self
 
 
 class WatchRule(Strict):
@@ -250,6 +289,51 @@ class WatchRule(Strict):
     target: str | None = None
     debounce: Duration | None = None
     initial_sync: bool = True
+
+
+class EnvFile(Strict):
+    path: str
+    # a missing optional file is skipped, as compose does
+    required: bool = True
+    format: Literal["raw"] | None = None
+
+
+def _env_files(value: Any) -> Any:
+    items = _as_list(value)
+    if isinstance(items, list):
+        return [{"path": v} if isinstance(v, str) else v for v in items]
+    return items
+
+
+class NetworkAttach(Strict):
+    aliases: StrList = Field(default_factory=list)
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    priority: int | None = None
+
+
+def _networks(value: Any) -> Any:
+    if isinstance(value, list):
+        return {str(v): {} for v in value}
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
+
+
+class FileRef(Strict):
+    """A secret or config given to a service, mounted at `target`."""
+
+    source: str
+    target: str | None = None
+    uid: str | None = None
+    gid: str | None = None
+    mode: int | None = None
+
+
+def _file_refs(value: Any) -> Any:
+    if isinstance(value, list):
+        return [{"source": v} if isinstance(v, str) else v for v in value]
+    return value
 
 
 def _restart_policy(value: Any) -> Any:
@@ -265,11 +349,11 @@ class Service(Strict):
     command: Command | None = None
     entrypoint: Command | None = None
     environment: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
-    env_file: StrList = Field(default_factory=list)
+    env_file: Annotated[list[EnvFile], BeforeValidator(_env_files)] = Field(default_factory=list)
     ports: list[Annotated[PortSpec, BeforeValidator(_port)]] = Field(default_factory=list)
     volumes: list[Annotated[MountSpec, BeforeValidator(_mount)]] = Field(default_factory=list)
     working_dir: str | None = None
-    user: str | None = None
+    user: Annotated[str | None, BeforeValidator(_scalar_text)] = None
     init: bool = True
     stop_signal: SignalName = "SIGTERM"
     stop_grace_period: Duration = 10.0
@@ -285,6 +369,15 @@ class Service(Strict):
     network_mode: Literal["bridge", "host", "none"] | None = None
     labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
     tty: bool = False
+    # a service with profiles starts only when one is active or it is named
+    profiles: StrList = Field(default_factory=list)
+    container_name: str | None = None
+    hostname: str | None = None
+    networks: Annotated[dict[str, NetworkAttach], BeforeValidator(_networks)] = Field(default_factory=dict)
+    secrets: Annotated[list[FileRef], BeforeValidator(_file_refs)] = Field(default_factory=list)
+    configs: Annotated[list[FileRef], BeforeValidator(_file_refs)] = Field(default_factory=list)
+    tmpfs: StrList = Field(default_factory=list)
+    expose: list[Annotated[str, BeforeValidator(_scalar_text)]] = Field(default_factory=list)
 
 
 class VolumeSpec(Strict):
@@ -292,13 +385,42 @@ class VolumeSpec(Strict):
     labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
 
 
+class NetworkSpec(Strict):
+    name: str | None = None
+    driver: str | None = None
+    external: bool = False
+    internal: bool = False
+    attachable: bool = False
+    labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+    ipam: dict[str, Any] = Field(default_factory=dict)
+    driver_opts: dict[str, Any] = Field(default_factory=dict)
+    enable_ipv6: bool = False
+
+
+class FileSource(Strict):
+    """A top-level secret or config: from a file, an environment variable or inline."""
+
+    name: str | None = None
+    file: str | None = None
+    environment: str | None = None
+    content: str | None = None
+    external: bool = False
+
+
+def _named(value: Any) -> Any:
+    return {k: (x or {}) for k, x in value.items()} if isinstance(value, dict) else value
+
+
 class Project(Strict):
     name: str | None = None
     services: dict[str, Service] = Field(min_length=1)
     volumes: Annotated[
         dict[str, VolumeSpec],
-        BeforeValidator(lambda v: {k: (x or {}) for k, x in v.items()} if isinstance(v, dict) else v),
+        BeforeValidator(_named),
     ] = Field(default_factory=dict)
+    networks: Annotated[dict[str, NetworkSpec], BeforeValidator(_named)] = Field(default_factory=dict)
+    secrets: Annotated[dict[str, FileSource], BeforeValidator(_named)] = Field(default_factory=dict)
+    configs: Annotated[dict[str, FileSource], BeforeValidator(_named)] = Field(default_factory=dict)
     # force polling for file systems without change events (network mounts, WSL /mnt)
     poll: bool = False
     # opt-ins for what devrun refuses by default

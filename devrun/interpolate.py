@@ -6,6 +6,7 @@ ${VAR:+alt}, ${VAR+alt}, nested defaults, and $$ for a literal $."""
 from __future__ import annotations
 
 import re
+from collections import ChainMap
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -91,9 +92,13 @@ def _expand(body: str, env: Mapping[str, str]) -> str:
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
 
-def parse_env_file(path: Path) -> tuple[dict[str, str], list[tuple[int, str]]]:
+def parse_env_file(
+    path: Path, env: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[tuple[int, str]]]:
     """KEY=VALUE lines, '#' comments, optional 'export', single or double quotes.
-    Returns the values and a list of (line, problem) for lines it cannot read."""
+    Returns the values and a list of (line, problem) for lines it cannot read.
+    With `env`, unquoted and double-quoted values are interpolated as compose
+    does for env_file: the file's earlier values first, then `env`."""
     values: dict[str, str] = {}
     problems: list[tuple[int, str]] = []
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -105,10 +110,17 @@ def parse_env_file(path: Path) -> tuple[dict[str, str], list[tuple[int, str]]]:
             problems.append((lineno, f"cannot read {raw.strip()[:40]!r}; write KEY=VALUE"))
             continue
         key, val = m.group(1), m.group(2)
+        literal = val[:1] == "'"
         if len(val) >= 2 and val[0] == val[-1] and val[0] in "'\"":
             quoted = val[1:-1]
             val = quoted.encode().decode("unicode_escape") if val[0] == '"' and "\\" in quoted else quoted
         elif " #" in val:
             val = val.split(" #", 1)[0].rstrip()
+        if env is not None and not literal:
+            try:
+                val = interpolate(val, ChainMap(values, dict(env)))
+            except InterpolationError as e:
+                problems.append((lineno, str(e)))
+                continue
         values[key] = val
     return values, problems

@@ -15,37 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from devrun import yaml_source
 from devrun.compose_import import compose_key_reason
 from devrun.config import Project, Service, normalise_project_name
 from devrun.errors import ConfigError, Problem
-from devrun.interpolate import InterpolationError, interpolate, parse_env_file
+from devrun.interpolate import interpolate, parse_env_file
+from devrun.yaml_source import Loc, Marks, fmt_loc
 
 CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
-MAX_NODES = 50_000
-MAX_DEPTH = 64
-MAX_BYTES = 4 * 1024 * 1024
-
-Loc = tuple[str | int, ...]
-
-
-@dataclass
-class Marks:
-    """Where each value (and each mapping key) sits in the source."""
-
-    values: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Loc, tuple[int, int]] = field(default_factory=dict)
-
-    def find(self, loc: Loc, prefer_key: bool = False) -> tuple[int | None, int | None]:
-        if prefer_key and loc in self.keys:
-            return self.keys[loc]
-        for i in range(len(loc), -1, -1):
-            part = loc[:i]
-            if part in self.values:
-                return self.values[part]
-        return (None, None)
 
 
 @dataclass
@@ -59,6 +38,11 @@ class LoadedConfig:
     marks: Marks
     # the interpolation environment, for commands that print where a value came from
     env: dict[str, str]
+    # the config files read, in order (one devrun.yaml, or the compose files)
+    files: list[Path] = field(default_factory=list)
+    # keys read but not applied, and risky settings a compose file asks for: say them once
+    notes: list[str] = field(default_factory=list)
+    compose: bool = False
 
 
 def find_config(start: Path | None = None, explicit: str | Path | None = None) -> Path:
@@ -95,47 +79,62 @@ def find_config(start: Path | None = None, explicit: str | Path | None = None) -
     )
 
 
-def display_path(path: Path) -> str:
-    try:
-        return os.path.relpath(path)
-    except ValueError:
-        return str(path)
+display_path = yaml_source.shown_path
+
+
+def is_compose_name(path: Path) -> bool:
+    """-f names a compose file rather than a devrun.yaml (by its name)."""
+    return path.name not in CONFIG_NAMES and "compose" in path.name
 
 
 def load(
-    explicit: str | Path | None = None, *, project_name: str | None = None, start: Path | None = None
+    explicit: str | Path | list[str] | None = None,
+    *,
+    project_name: str | None = None,
+    start: Path | None = None,
+    options: Any = None,
+    environ: dict[str, str] | None = None,
 ) -> LoadedConfig:
-    path = find_config(start, explicit)
-    return load_file(path, project_name=project_name)
+    """The config for a command: -f files (one devrun.yaml, or compose files),
+    else the nearest devrun.yaml, else the compose files compose would read."""
+    from devrun import compose_files
+
+    environ = dict(os.environ if environ is None else environ)
+    given = [explicit] if isinstance(explicit, str | Path) else list(explicit or [])
+    if len(given) > 1 or (given and is_compose_name(Path(given[0]))):
+        files = [Path(f).expanduser().resolve() for f in given]
+        return compose_files.load(files, project_name=project_name, options=options, environ=environ)
+    if given:
+        return load_file(find_config(start, given[0]), project_name=project_name, environ=environ)
+    here = (start or Path.cwd()).resolve()
+    found = compose_files.find_files(here, environ) if environ.get("COMPOSE_FILE") else []
+    for folder in () if found else (here, *here.parents):
+        if any((folder / n).is_file() for n in CONFIG_NAMES):
+            return load_file(find_config(folder), project_name=project_name, environ=environ)
+        found = compose_files.in_folder(folder)
+        if found:
+            break
+    if found:
+        return compose_files.load(found, project_name=project_name, options=options, environ=environ)
+    return load_file(find_config(start), project_name=project_name, environ=environ)
 
 
 def load_file(
     path: Path, *, project_name: str | None = None, environ: dict[str, str] | None = None
 ) -> LoadedConfig:
     path = Path(path).resolve()
+    if is_compose_name(path):
+        from devrun import compose_files
+
+        files = compose_files.with_override(path)
+        env = dict(os.environ if environ is None else environ)
+        return compose_files.load(files, project_name=project_name, environ=env)
     shown = display_path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError([Problem(shown, None, None, "", f"cannot read: {e.strerror}")]) from None
-    if len(raw) > MAX_BYTES:
-        raise ConfigError(
-            [
-                Problem(
-                    shown, None, None, "", f"file is {len(raw)} bytes; a devrun.yaml is at most {MAX_BYTES}"
-                )
-            ]
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ConfigError(
-            [Problem(shown, None, None, "", f"not UTF-8 text (byte {e.start}); save it as UTF-8")]
-        ) from None
+    text = yaml_source.read_text(path, shown)
     root = path.parent
     env, sources = _interpolation_env(root, shown, environ)
     data, marks = parse_yaml(text, shown, env)
-    return validate(
+    loaded = validate(
         data,
         marks,
         path=path,
@@ -145,6 +144,8 @@ def load_file(
         sources=[path, *sources],
         project_name=project_name,
     )
+    loaded.files = [path]
+    return loaded
 
 
 def _interpolation_env(
@@ -164,142 +165,15 @@ def _interpolation_env(
     return env, sources
 
 
-_UNPRINTABLE = yaml.reader.Reader.NON_PRINTABLE
-_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
-
-
-class _Budget:
-    def __init__(self) -> None:
-        self.nodes = 0
-
-
 def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
-    bad = _UNPRINTABLE.search(text)
-    if bad:
-        # PyYAML refuses these before parsing starts, with a message about positions
-        line = text.count("\n", 0, bad.start()) + 1
-        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    line,
-                    col,
-                    "",
-                    f"control character {bad.group()!r} is not allowed in YAML; remove it",
-                )
-            ]
-        )
-    loader = yaml.SafeLoader(text)
-    marks = Marks()
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ConfigError([Problem(shown, 1, 1, "", "the file is empty; it needs at least `services:`")])
-        data = _build(loader, node, (), marks, env, shown, _Budget(), 0)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        msg = (e.problem or e.context or "invalid YAML").strip()
-        if e.context and e.problem:
-            msg = f"{e.problem} ({e.context})"
-        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        if "'\\t'" in msg:
-            msg += "; indent with spaces, not tabs"
-        raise ConfigError([Problem(shown, line, col, "", f"YAML syntax error: {msg}")]) from None
-    except yaml.YAMLError as e:
-        raise ConfigError([Problem(shown, None, None, "", f"YAML error: {e}")]) from None
-    except RecursionError:
-        raise ConfigError([Problem(shown, None, None, "", "the document nests too deeply")]) from None
-    finally:
-        loader.dispose()
+    data = yaml_source.parse(text, shown, lambda s: interpolate(s, env))
     if not isinstance(data, dict):
-        raise ConfigError(
-            [
-                Problem(
-                    shown,
-                    1,
-                    1,
-                    "",
-                    f"the top level must be a mapping with `services:`, not {type(data).__name__}",
-                )
-            ]
-        )
-    return data, marks
+        msg = f"the top level must be a mapping with `services:`, not {type(data).__name__}"
+        raise ConfigError([Problem(shown, 1, 1, "", msg)])
+    return data, yaml_source.marks_of(data, shown)
 
 
-def _at(node: yaml.Node) -> tuple[int, int]:
-    """A node's 1-based line and column."""
-    return node.start_mark.line + 1, node.start_mark.column + 1
-
-
-def _node_error(shown: str, node: yaml.Node, path: str, message: str) -> ConfigError:
-    return ConfigError([Problem(shown, *_at(node), path, message)])
-
-
-def _build(
-    loader: yaml.SafeLoader,
-    node: yaml.Node,
-    loc: Loc,
-    marks: Marks,
-    env: dict[str, str],
-    shown: str,
-    budget: _Budget,
-    depth: int,
-) -> Any:
-    budget.nodes += 1
-    if budget.nodes > MAX_NODES or depth > MAX_DEPTH:
-        # a recursive alias nests forever: show only the start of its path
-        where = _fmt(loc[:8]) + ("..." if len(loc) > 8 else "")
-        raise _node_error(
-            shown, node, where, "document too large or too deeply nested (aliases expanded); simplify it"
-        )
-    marks.values[loc] = _at(node)
-    if isinstance(node, yaml.CollectionNode) and node.tag not in _PLAIN_TAGS:
-        # tags on collections would be dropped silently below; say so instead
-        raise _node_error(shown, node, _fmt(loc), f"YAML tag {node.tag} is not supported here; remove it")
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[str, Any] = {}
-        for knode, vnode in node.value:
-            key = loader.construct_object(knode, deep=True)
-            if isinstance(key, list | dict):
-                raise _node_error(shown, knode, _fmt(loc), "a key must be a plain value")
-            key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
-            kloc = (*loc, key)
-            if key in out:
-                raise _node_error(shown, knode, _fmt(kloc), f"duplicate key '{key}'; keep one")
-            marks.keys[kloc] = _at(knode)
-            out[key] = _build(loader, vnode, kloc, marks, env, shown, budget, depth + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        items = [
-            _build(loader, item, (*loc, i), marks, env, shown, budget, depth + 1)
-            for i, item in enumerate(node.value)
-        ]
-        # list items that are names (depends_on: [db]) can be found by name, like keys
-        for item, inode in zip(items, node.value, strict=True):
-            if isinstance(item, str):
-                marks.keys.setdefault((*loc, item), _at(inode))
-        return items
-    value = loader.construct_object(node, deep=True)
-    if isinstance(value, str):
-        try:
-            value = interpolate(value, env)
-        except InterpolationError as e:
-            raise _node_error(shown, node, _fmt(loc), str(e)) from None
-    elif isinstance(value, bytes | set) or type(value).__name__ in ("date", "datetime"):
-        value = str(value)
-    return value
-
-
-def _fmt(loc: Loc) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out
+_fmt = fmt_loc
 
 
 # ---- pydantic errors -> Problems -------------------------------------------------
@@ -352,6 +226,7 @@ def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Proble
             loc = (*loc, part)
     kind = err["type"]
     path = _fmt(loc)
+    shown = marks.file_at(loc, shown)
     if kind == "extra_forbidden":
         key = str(loc[-1]) if loc else ""
         model = _model_at(loc[:-1])
@@ -392,6 +267,7 @@ def validate(
     env: dict[str, str],
     sources: list[Path],
     project_name: str | None = None,
+    compose: bool = False,
 ) -> LoadedConfig:
     try:
         project = Project.model_validate(data)
@@ -403,7 +279,8 @@ def validate(
 
     _check_project_name(project_name, project.name, marks, shown)
     name = normalise_project_name(project_name or project.name or root.name)
-    extra_sources = check_and_resolve(project, marks, shown, root, env)
+    notes: list[str] = []
+    extra_sources = check_and_resolve(project, marks, shown, root, env, compose=compose, notes=notes)
     return LoadedConfig(
         project=project,
         name=name,
@@ -412,6 +289,8 @@ def validate(
         sources=sources + extra_sources,
         marks=marks,
         env=env,
+        notes=notes,
+        compose=compose,
     )
 
 

@@ -183,7 +183,8 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         )
         for m in svc.volumes
     )
-    hc = svc.healthcheck
+    # no test (disabled, or the image's own): nothing to send, as engine_wire prefixes CMD
+    hc = svc.healthcheck if svc.healthcheck and svc.healthcheck.test and not svc.healthcheck.disable else None
     own_network = svc.network_mode in (None, "bridge")
     return ContainerSpec(
         project=project_name,
@@ -249,6 +250,8 @@ class ContainerState:
     restart_mode: str
     name: str
     anonymous_volumes: tuple[tuple[str, str], ...] = ()  # (volume, path in the container)
+    mounts: tuple[str, ...] = ()  # every mount's path in the container
+    image_id: str = ""
 
 
 StepKind = Literal["create", "recreate", "start", "keep", "remove"]
