@@ -1,3 +1,31 @@
-from devrun.cli import main
+"""`python -m devrun` and the `devrun` command. Ctrl-C or SIGTERM while
+Python is still importing devrun's dependencies ends quietly, with the exit
+code a shell expects, instead of printing a traceback."""
 
-main()
+import signal
+import sys
+
+
+def main() -> None:
+    try:
+        # until the CLI installs its own handling: SIGTERM interrupts the imports too
+        signal.signal(signal.SIGTERM, _terminated)
+        from devrun.cli import main as cli_main
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except _Terminated:
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    cli_main()
+
+
+class _Terminated(BaseException):
+    pass
+
+
+def _terminated(_signum, _frame) -> None:
+    raise _Terminated
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ import queue
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from devrun.config import WatchRule
 
@@ -44,13 +44,27 @@ class ChangeBatch:
     # reconcile the whole tree instead of syncing these paths: after a failed
     # step, or for a container devrun did not watch until now
     catch_up: bool = False
+    # the config the rule indices refer to: a worker runs a batch against the
+    # config it was matched with, never one swapped in mid-step
+    cfg: Any = field(default=None, compare=False)
 
     def merge(self, other: ChangeBatch) -> ChangeBatch:
+        """`other` is the later batch. Rule indices of another config mean
+        other rules: then only the later ones count, and a whole-tree
+        reconcile covers the earlier paths."""
+        if self.cfg is not other.cfg and self.cfg is not None and other.cfg is not None:
+            return ChangeBatch(self.service, self.paths | other.paths, dict(other.rules), True, other.cfg)
         rules = {
             i: self.rules.get(i, frozenset()) | other.rules.get(i, frozenset())
             for i in {*self.rules, *other.rules}
         }
-        return ChangeBatch(self.service, self.paths | other.paths, rules, self.catch_up or other.catch_up)
+        return ChangeBatch(
+            self.service,
+            self.paths | other.paths,
+            rules,
+            self.catch_up or other.catch_up,
+            other.cfg if other.cfg is not None else self.cfg,
+        )
 
 
 def plan_actions(rules: Sequence[WatchRule], matched: Mapping[int, frozenset[str]]) -> list[Step]:

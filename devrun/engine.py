@@ -476,6 +476,9 @@ class Engine:
                 for m in info.get("Mounts") or []
                 if m.get("Type") == "volume" and _ANONYMOUS_VOLUME.fullmatch(m.get("Name") or "")
             ),
+            mounts=tuple(m["Destination"] for m in info.get("Mounts") or [] if m.get("Destination"))
+            + tuple((info.get("HostConfig") or {}).get("Tmpfs") or {}),
+            image_id=str(info.get("Image", "")),
         )
 
     def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:

@@ -66,6 +66,7 @@ class LiveReload:
         self.workers: dict[str, ServiceWorker] = {}
         self.watcher: Watcher | None = None
         self._router: Router | None = None
+        self._router_cfg: loader.LoadedConfig | None = None
         self.synced: set[str] = set()  # containers already brought level with the host
         # batches whose steps failed: merged into the service's next run, which
         # reconciles the whole tree (next batch, container start or unpause)
@@ -114,7 +115,7 @@ class LiveReload:
     def _start_watcher(self) -> None:
         cfg = self.session.cfg
         specs = watch_specs(cfg)
-        self._router = sync_router(cfg)
+        self._router, self._router_cfg = sync_router(cfg), cfg
         kwargs = {}
         if self.quiet is not None:
             kwargs["quiet"] = self.quiet
@@ -172,7 +173,9 @@ class LiveReload:
             "change", service=msg.service, paths=[_display(p, root) for p in msg.paths], count=len(msg.paths)
         )
         worker.submit(
-            ChangeBatch(msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()})
+            ChangeBatch(
+                msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()}, cfg=s.cfg
+            )
         )
 
     def _on_replaced(self, msg: ContainerReplaced) -> None:
@@ -190,7 +193,7 @@ class LiveReload:
             waiting = ev.service in self._pending
         worker = self.workers.get(ev.service)
         if waiting and worker is not None:
-            worker.submit(ChangeBatch(ev.service, frozenset(), {}, catch_up=True))
+            worker.submit(ChangeBatch(ev.service, frozenset(), {}, catch_up=True, cfg=self.session.cfg))
 
     # ---- the worker side --------------------------------------------------------------
 
@@ -200,7 +203,7 @@ class LiveReload:
     def _keep_pending(self, batch: ChangeBatch) -> None:
         with self._pending_lock:
             earlier = self._pending.get(batch.service)
-            retry = ChangeBatch(batch.service, batch.paths, batch.rules, catch_up=True)
+            retry = ChangeBatch(batch.service, batch.paths, batch.rules, catch_up=True, cfg=batch.cfg)
             self._pending[batch.service] = earlier.merge(retry) if earlier else retry
 
     def _run_batch(self, batch: ChangeBatch) -> None:
@@ -209,13 +212,14 @@ class LiveReload:
             earlier = self._pending.pop(batch.service, None)
         if earlier is not None:
             batch = earlier.merge(batch)
-        svc = s.cfg.project.services.get(batch.service)
+        cfg = batch.cfg or s.cfg
+        svc = cfg.project.services.get(batch.service)
         if svc is None or s.stopping:
             return
-        root = str(s.cfg.root)
+        root = str(cfg.root)
         steps = plan_actions(svc.watch, batch.rules)
         if batch.catch_up:
-            steps = self._catch_up(batch, steps)
+            steps = self._catch_up(cfg, batch, steps)
             if steps is None:
                 return
         failed = started_fresh = False
@@ -233,7 +237,7 @@ class LiveReload:
             error = None
             label = step.label
             try:
-                label = self._execute(batch.service, step, restarts) or label
+                label = self._execute(cfg, batch.service, step, restarts) or label
             except DevrunError as e:
                 error = str(e)
                 if not failed:
@@ -255,19 +259,27 @@ class LiveReload:
                 # the sync had to start the stopped app: it runs the new code already
                 started_fresh = True
 
-    def _catch_up(self, batch: ChangeBatch, steps: list[Step]) -> list[Step] | None:
+    def _catch_up(self, cfg: loader.LoadedConfig, batch: ChangeBatch, steps: list[Step]) -> list[Step] | None:
         """A whole-tree reconcile in place of the batch's syncs; returns the
         steps still to run (restart, signal, exec) for what it changed, or None."""
         s = self.session
         service = batch.service
         cid = s.containers.get(service)
-        svc = s.cfg.project.services[service]
+        svc = cfg.project.services[service]
         if cid is None:
             return None
         t0 = time.perf_counter()
         s.printer.event("action_started", service=service, action="sync (level)", paths=[], count=0)
         try:
-            result = reconcile(s.cfg, s.engine, s.printer, service, cid, s.expect_stop)
+            result = reconcile(
+                cfg,
+                s.engine,
+                s.printer,
+                service,
+                cid,
+                s.expect_stop,
+                may_start=service not in s.stopped_by_user,
+            )
         except DevrunError as e:
             s.printer.event(
                 "action_finished",
@@ -283,7 +295,7 @@ class LiveReload:
             # the app must not stay down because the sync before its restart failed
             return [st for st in steps if st.kind in ("restart", "signal")]
         changed = sorted(p for paths in result.changed.values() for p in paths)
-        root = str(s.cfg.root)
+        root = str(cfg.root)
         s.printer.event(
             "action_finished",
             service=service,
@@ -302,13 +314,15 @@ class LiveReload:
             later = [st for st in later if st.kind not in ("restart", "signal")]
         return later
 
-    def _execute(self, service: str, step: Step, restarts: bool = False) -> str | None:
+    def _execute(
+        self, cfg: loader.LoadedConfig, service: str, step: Step, restarts: bool = False
+    ) -> str | None:
         s = self.session
         cid = s.containers.get(service)
         if cid is None:
             raise EngineError(f"{service} has no running container")
         if step.kind == "sync":
-            return self._sync(service, cid, step, restarts)
+            return self._sync(cfg, service, cid, step, restarts)
         if step.kind == "exec":
             code = s.engine.exec(
                 cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line)
@@ -331,25 +345,27 @@ class LiveReload:
             return self._rebuild(service, cid)
         return None
 
-    def _sync(self, service: str, cid: str, step: Step, restarts: bool) -> str | None:
+    def _sync(
+        self, cfg: loader.LoadedConfig, service: str, cid: str, step: Step, restarts: bool
+    ) -> str | None:
         s = self.session
         rule_index = step.rules[0]
-        svc = s.cfg.project.services[service]
+        svc = cfg.project.services[service]
         rule = svc.watch[rule_index]
         if bind_echo(rule.target or "/", rule.path, svc.volumes):
             return "sync (skipped: bind-mounted)"
         target = rule.target or "/"
-        sp = plan_sync(step.paths, rule.path, target, self._keep(service, rule_index))
+        sp = plan_sync(step.paths, rule.path, target, self._keep(cfg, service, rule_index))
         try:
             sync_into(s.engine, s.printer, service, cid, sp, target)
             return None
         except EngineError as e:
             failure = e  # asked only now: the engine's state costs an extra call on every sync
         state = s.engine.state(cid)
-        if not state.running and sp.deletes and restarts:
+        if not state.running and sp.deletes and restarts and service not in s.stopped_by_user:
             # the app crashed, and the fix may be this very delete: level the
             # stopped container (held start), so the app starts on the new tree
-            reconcile(s.cfg, s.engine, s.printer, service, cid, s.expect_stop)
+            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop)
             return f"sync {STARTED_FRESH}"
         if state.paused or not state.running:
             # the next start or unpause catches up (the batch stays pending)
@@ -359,9 +375,9 @@ class LiveReload:
             )
         raise failure
 
-    def _keep(self, service: str, rule_index: int):
-        if self._router is None:
-            self._router = sync_router(self.session.cfg)
+    def _keep(self, cfg: loader.LoadedConfig, service: str, rule_index: int):
+        if self._router is None or self._router_cfg is not cfg:
+            self._router, self._router_cfg = sync_router(cfg), cfg
         return keep_for(self._router, service, rule_index)
 
     def _rebuild(self, service: str, old_cid: str) -> str | None:

@@ -12,6 +12,7 @@ waits on (process mode), or started, cleaned and restarted (container mode)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
@@ -61,24 +62,34 @@ def _differs(host: TreeEntry, there: TreeEntry | None, digest: Callable[[], str]
     return False
 
 
+def _inside(path: str, tops: list[str]) -> bool:
+    return any(path == t or path.startswith(t.rstrip("/") + "/") for t in tops)
+
+
 def diff_trees(
     target: str,
     host: dict[str, tuple[str, TreeEntry]],
     container: dict[str, TreeEntry],
     kept_if_gone: Callable[[str, bool], bool],
     digest: Callable[[str], str] = digest_file,
+    excluded: list[str] | tuple[str, ...] = (),
 ) -> TreeDiff:
     """What makes `container` (container path -> entry) equal `host`
     (container path -> (host path, entry)) under `target`. A container path
     missing on the host goes only if the rule's filter would keep it
     (`kept_if_gone(container path, is_dir)`): ignored folders such as
     node_modules, built in the image, stay. A path whose type changed is
-    deleted before its copy."""
+    deleted before its copy. Nothing at or under an `excluded` path is
+    touched: a mount inside the target (a bind mount's files are the host's, a
+    volume's are data) or another rule's target."""
     target = posixpath.normpath(target)
     out = TreeDiff()
+    excluded = [posixpath.normpath(e) for e in excluded]
     for dest, (host_path, entry) in sorted(host.items()):
         if dest == target and entry.kind == "dir":
             continue  # the target folder itself: its mode is the image's business
+        if _inside(dest, excluded):
+            continue
         there = container.get(dest)
         if _differs(entry, there, lambda p=host_path: digest(p)):
             if there is not None and (there.kind == "dir") != (entry.kind == "dir"):
@@ -86,7 +97,7 @@ def diff_trees(
             out.copies.append((host_path, dest))
     pruned: list[str] = []
     for path in sorted(container):
-        if path == target or not path.startswith(target.rstrip("/") + "/"):
+        if path == target or not path.startswith(target.rstrip("/") + "/") or _inside(path, excluded):
             continue
         if pruned and path.startswith(pruned[-1] + "/"):
             continue
@@ -142,13 +153,15 @@ def host_paths(container_path: str, roots: list[str], target: str) -> list[str]:
     return [os.path.normpath(os.path.join(split_glob(root)[0], rel)) for root in roots]
 
 
-def tree_diff(engine, cid: str, roots: list[str], target: str, keep) -> tuple[TreeDiff, SyncPlan]:
+def tree_diff(
+    engine, cid: str, roots: list[str], target: str, keep, excluded: list[str]
+) -> tuple[TreeDiff, SyncPlan]:
     """The difference between the host's filtered tree and the container's."""
     sp = initial_plan(roots, target, keep)
     host: dict[str, tuple[str, TreeEntry]] = {}
     for host_path, dest in sp.copies:
         entry = host_entry(host_path)
-        if entry is not None:
+        if entry is not None and entry.kind != "other":  # sockets and fifos are never synced
             host[dest] = (host_path, entry)
 
     def kept_if_gone(path: str, is_dir: bool) -> bool:
@@ -158,7 +171,7 @@ def tree_diff(engine, cid: str, roots: list[str], target: str, keep) -> tuple[Tr
             return False
         return any(keep(h, is_dir) for h in candidates)
 
-    return diff_trees(target, host, engine.tree(cid, target), kept_if_gone), sp
+    return diff_trees(target, host, engine.tree(cid, target), kept_if_gone, excluded=excluded), sp
 
 
 def warn_skipped(printer, service: str, sp: SyncPlan) -> None:
@@ -189,7 +202,8 @@ def delete_in(engine, printer, service: str, cid: str, deletes: list[str], targe
     """Delete container paths (top-most, in bounded batches) through the
     symlink-guarded script; the container must be running."""
     for argv in guarded_delete_commands(deletes, target):
-        code = engine.exec(cid, argv, lambda stream, line: printer.log(service, stream, line))
+        # as root: the folders were made by the engine's copies, whoever the app runs as
+        code = engine.exec(cid, argv, lambda stream, line: printer.log(service, stream, line), user="0")
         if code != 0:
             raise EngineError(f"deleting {len(argv) - 5} path(s) in {target} failed (exit {code})")
 
@@ -213,11 +227,18 @@ def _hold_tar() -> io.BytesIO:
 
 
 def _apply_diffs(engine, printer, service: str, cid: str, diffs: list[tuple[str, TreeDiff]]) -> None:
-    # deletes first: a path whose type changed must go before its copy lands
+    """Deletes first (a path whose type changed must go before its copy
+    lands); a failed delete still lets the copies land, then is reported."""
+    failure: EngineError | None = None
     for target, diff in diffs:
         if diff.deletes:
-            delete_in(engine, printer, service, cid, diff.deletes, target)
+            try:
+                delete_in(engine, printer, service, cid, diff.deletes, target)
+            except EngineError as e:
+                failure = failure or e
         copy_into(engine, cid, diff.copies)
+    if failure is not None:
+        raise failure
 
 
 def _apply_with_start(
@@ -230,16 +251,28 @@ def _apply_with_start(
     expect_stop: Callable[[str], None] | None,
 ) -> None:
     """Deletes in a stopped container need it running: start it held (process
-    mode: the app waits for the marker to go), or start, sync and restart it."""
+    mode: the app waits for the marker to go), or copy, start, delete and
+    restart it (container mode). Interrupted or failed, the container ends
+    stopped again, never running a half-synced tree."""
     held = state.restart_mode == "process"
     if held:
         engine.put_archive(cid, "/", _hold_tar())
+    else:
+        for _target, diff in diffs:
+            copy_into(engine, cid, diff.copies)
     engine.start(cid)
     try:
         _apply_diffs(engine, printer, service, cid, diffs)
+    except BaseException:
+        if expect_stop is not None:
+            expect_stop(cid)
+        with contextlib.suppress(EngineError):
+            engine.stop(cid, 2)
+        raise
     finally:
         if held:
-            engine.exec(cid, ["rm", "-f", HOLD_MARKER], lambda s, line: None, user="0")
+            with contextlib.suppress(EngineError):
+                engine.exec(cid, ["rm", "-f", HOLD_MARKER], lambda s, line: None, user="0")
     if not held:
         if expect_stop is not None:
             expect_stop(cid)  # devrun's own restart, not a stop from outside
@@ -263,6 +296,7 @@ def reconcile(
     service: str,
     cid: str,
     expect_stop: Callable[[str], None] | None = None,
+    may_start: bool = True,
 ) -> Reconciled:
     """Make every sync target of the service equal the host's filtered tree,
     in a created, stopped, running or adopted container. Raises EngineError
@@ -274,14 +308,25 @@ def reconcile(
     router: Router | None = None
     diffs: list[tuple[str, TreeDiff]] = []
     t0 = time.perf_counter()
+    state = engine.state(cid)
+    targets = [posixpath.normpath(r.target) for r in svc.watch if r.action.startswith("sync") and r.target]
     for i, rule in enumerate(svc.watch):
         if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(
             rule.target, rule.path, svc.volumes
         ):
             continue
         router = router or sync_router(cfg)
-        diff, sp = tree_diff(engine, cid, rule.path, rule.target, keep_for(router, service, i))
+        target = posixpath.normpath(rule.target)
+        excluded = [p for p in (*state.mounts, *targets) if p != target and _inside(p, [target])]
+        diff, sp = tree_diff(engine, cid, rule.path, rule.target, keep_for(router, service, i), excluded)
         warn_skipped(printer, service, sp)
+        if diff.deletes and not engine.image_has_shell(state.image_id):
+            printer.warn(
+                f"{service}: {len(diff.deletes)} path(s) in {rule.target} are gone from the host but stay in the "
+                f"container (e.g. {diff.deletes[0]}): deleting needs /bin/sh in the image; `devrun up --force-recreate` "
+                "starts from the image again"
+            )
+            diff.deletes = []
         if diff.empty:
             continue
         diffs.append((rule.target, diff))
@@ -293,8 +338,12 @@ def reconcile(
         out.deleted += len(diff.deletes)
     if not diffs:
         return out
-    state = engine.state(cid)
     if not state.running and any(d.deletes for _, d in diffs):
+        if not may_start:
+            # copies land now; the deletes wait for the container's next start
+            for _target, diff in diffs:
+                copy_into(engine, cid, diff.copies)
+            raise EngineError(f"{service} is stopped: its deletes wait for its next start")
         _apply_with_start(engine, printer, service, cid, state, diffs, expect_stop)
         out.started = True
     else:

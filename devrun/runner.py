@@ -109,8 +109,12 @@ class Session:
         self.exit_code: int | None = None
         self.stopping = 0  # stop requests seen
         self._stop_signal = signal.SIGINT
-        self._expected_stops: set[str] = set()
+        # container id -> when devrun said it would stop it: only a start after
+        # that moment ends the expectation (a start event can arrive late)
+        self._expected_stops: dict[str, float] = {}
         self._stopped_outside: set[str] = set()
+        # services stopped from outside (`docker stop`): devrun does not start them
+        self.stopped_by_user: set[str] = set()
         self._died_at: dict[str, float] = {}
         self._started_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
@@ -144,7 +148,7 @@ class Session:
 
     def expect_stop(self, container_id: str) -> None:
         """A stop devrun itself causes (rebuild, reload): not a crash to report."""
-        self._expected_stops.add(container_id)
+        self._expected_stops[container_id] = time.time()
 
     def _stop_signal_number(self, service: str) -> int | None:
         svc = self.cfg.project.services.get(service)
@@ -154,6 +158,10 @@ class Session:
         """Restart one service the fastest way its container allows; returns
         "process" or "container". Logs stay attached either way."""
         cid = self.containers[service]
+        if service in self.stopped_by_user:
+            raise EngineError(
+                f"{service} was stopped outside devrun and stays stopped; `devrun start {service}` starts it"
+            )
         state = self.engine.state(cid)
         if not state.running:
             # the app crashed (say, on the bad edit being fixed now): start it again on the new code
@@ -162,7 +170,7 @@ class Session:
         if state.restart_mode == "process":
             self.engine.restart_process(cid)
             return "process"
-        self._expected_stops.add(cid)
+        self.expect_stop(cid)
         self.engine.restart(cid, self.cfg.project.services[service].stop_grace_period)
         return "container"
 
@@ -236,8 +244,10 @@ class Session:
             return
         cid = ev.container_id
         if ev.action == "start":
-            self._expected_stops.discard(cid)
+            if self._expected_stops.get(cid, ev.time) < ev.time:
+                del self._expected_stops[cid]
             self._stopped_outside.discard(cid)
+            self.stopped_by_user.discard(ev.service)
             self._started_at[cid] = time.monotonic()
             if cid in self._died_at:
                 # the old stream ended at the stop; continue right where it ended
@@ -255,6 +265,7 @@ class Session:
                 return
             if cid in self._stopped_outside:
                 self._stopped_outside.discard(cid)
+                self.stopped_by_user.add(ev.service)
                 self.printer.info(
                     f"{ev.service} was stopped outside devrun (exit {ev.exit_code}); devrun leaves it stopped (`devrun restart {ev.service}` starts it)"
                 )

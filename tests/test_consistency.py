@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -375,3 +376,109 @@ services:
         )
     ]
     assert names == [f"{project_name}-app"]
+
+
+def _level_after_ctrl_c(tmp_path: Path, project: str, edit) -> DevrunUp:
+    """up, Ctrl-C, edit(), up again: returns the second (running) up."""
+    with DevrunUp(tmp_path, project) as up:
+        up.wait_for("ready", timeout=120)
+    edit()
+    up = DevrunUp(tmp_path, project)
+    up.wait_for("ready", timeout=120)
+    return up
+
+
+def test_mounts_and_other_targets_inside_a_sync_target_are_left_alone(tmp_path, project_name, docker_client):
+    sync_project(
+        tmp_path,
+        extra="""    volumes: ["./state:/state", "./config:/app/config", "data:/app/data"]""",
+    )
+    text = (tmp_path / "devrun.yaml").read_text().replace('    volumes: ["./state:/state"]\n', "", 1)
+    text = text.replace(
+        "        target: /app\n",
+        "        target: /app\n      - path: shared\n        action: sync\n        target: /app/shared\n",
+    )
+    (tmp_path / "devrun.yaml").write_text(text + "volumes:\n  data: {}\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/settings.ini").write_text("host config")
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared/lib.txt").write_text("lib")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=120)
+        c = container(docker_client, project_name)
+        assert c.exec_run(["sh", "-c", "echo db > /app/data/db.sqlite"]).exit_code == 0
+    (tmp_path / "src/v.txt").write_text("v2")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=120)
+        wait_until(lambda: last_start(tmp_path) == "STARTED v2", 20, what="v2 started")
+        assert (tmp_path / "config/settings.ini").read_text() == "host config"  # a host file, never deleted
+        assert cat(docker_client, project_name, "/app/data/db.sqlite") == "db\n"  # a volume's data
+        assert cat(docker_client, project_name, "/app/shared/lib.txt") == "lib"  # another rule's target
+        assert not [e for e in up.of("warning") if "deleted" in e.get("message", "")], up.tail()
+
+
+def test_deletes_work_when_the_app_runs_as_another_user(tmp_path, project_name, docker_client):
+    sync_project(tmp_path, extra='    user: "1000"')
+    (tmp_path / "state").chmod(0o777)
+    (tmp_path / "src/old").mkdir()
+    (tmp_path / "src/old/x.txt").write_text("x")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=120)
+        wait_until(lambda: cat(docker_client, project_name, "/app/old/x.txt") == "x", 10, what="synced")
+        up.settle()
+        shutil.rmtree(tmp_path / "src/old")
+        (tmp_path / "src/v.txt").write_text("v2")
+        wait_until(lambda: cat(docker_client, project_name, "/app/old") is None, 20, what="deleted")
+        wait_until(lambda: last_start(tmp_path) == "STARTED v2", 20, what="v2 started")
+
+
+def test_an_image_without_a_shell_still_comes_up_with_its_copies(tmp_path, project_name, docker_client):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {BUSYBOX} AS bb\nFROM scratch\nCOPY --from=bb /bin/busybox /busybox\n"
+    )
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src/v.txt").write_text("v1")
+    (tmp_path / "src/old.txt").write_text("old")
+    (tmp_path / "devrun.yaml").write_text("""
+services:
+  app:
+    build: .
+    command: ["/busybox", "sleep", "3600"]
+    stop_grace_period: 1s
+    watch:
+      - path: src
+        action: sync+restart
+        target: /app
+""")
+
+    def edit() -> None:
+        (tmp_path / "src/old.txt").unlink()
+        (tmp_path / "src/v.txt").write_text("v2")
+
+    up = _level_after_ctrl_c(tmp_path, project_name, edit)
+    try:
+        assert cat(docker_client, project_name, "/app/v.txt") == "v2"
+        assert container(docker_client, project_name).status == "running"
+        assert any("needs /bin/sh" in e.get("message", "") for e in up.of("warning")), up.tail()
+    finally:
+        up.stop()
+
+
+def test_a_service_stopped_from_outside_stays_stopped_until_started(tmp_path, project_name, docker_client):
+    sync_project(tmp_path)
+    (tmp_path / "src/old.txt").write_text("old")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        up.settle()
+        container(docker_client, project_name).stop(timeout=2)
+        wait_until(
+            lambda: up.of("info") and "stopped outside devrun" in json.dumps(up.of("info")), 10, what="said"
+        )
+        (tmp_path / "src/old.txt").unlink()
+        (tmp_path / "src/v.txt").write_text("v2")
+        up.wait_for("action_finished", ok=False, timeout=20)
+        up.settle()
+        assert container(docker_client, project_name).status == "exited"  # devrun did not start it
+        container(docker_client, project_name).start()
+        wait_until(lambda: cat(docker_client, project_name, "/app/old.txt") is None, 20, what="caught up")
+        wait_until(lambda: last_start(tmp_path) == "STARTED v2", 20, what="latest code after the start")
