@@ -381,7 +381,10 @@ def published(engine: Engine, cid: str, port: int, protocol: str) -> str:
 
 def port_urls(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[str]:
     """`SERVICE: http://HOST:PORT (-> TARGET/tcp)` for each port the running
-    services publish, for the lines around `ready`."""
+    services publish, for the lines around `ready`. No engine call when no
+    service publishes a port (the common case costs `ready` nothing)."""
+    if not any(cfg.project.services[s].ports for s in services if s in cfg.project.services):
+        return []
     out = []
     for o in engine.project_containers(cfg.name):
         if o.service not in services or o.state != "running":
