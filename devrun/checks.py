@@ -85,6 +85,14 @@ def check_and_resolve(
             return f"{p} is outside the project folder {root}"
         return None
 
+    for kind in ("secrets", "configs"):
+        for fname, spec in getattr(project, kind).items():
+            if spec.file:
+                p = Path(os.path.expanduser(spec.file))
+                spec.file = str(p if p.is_absolute() else (root / p).resolve())
+            elif not (spec.environment or spec.content is not None or spec.external):
+                add((kind, fname), "give `file`, `environment`, `content` or `external: true`", key=True)
+
     for vname in project.volumes:
         if not NAME_RE.match(vname):
             add(("volumes", vname), f"volume name '{vname}' may use letters, digits, '_', '.', '-'", key=True)
@@ -187,6 +195,8 @@ def check_and_resolve(
                     f"named volume '{m.source}' is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}",
                 )
 
+        _file_refs(project, svc, base, add)
+
         if svc.privileged and not project.allow_privileged:
             risky(
                 (*base, "privileged"),
@@ -257,6 +267,19 @@ def check_and_resolve(
         problems.sort(key=lambda p: (p.file, p.line or 0, p.col or 0))
         raise ConfigError(problems)
     return env_sources
+
+
+def _file_refs(project: Project, svc, base: tuple, add) -> None:
+    """Secrets and configs: declared at the top level, mounted where compose
+    mounts them (/run/secrets/NAME, /NAME; a relative secret target under /run/secrets)."""
+    for kind, folder in (("secrets", "/run/secrets/"), ("configs", "/")):
+        declared = getattr(project, kind)
+        for i, ref in enumerate(getattr(svc, kind)):
+            if ref.source not in declared:
+                near = _near(ref.source, set(declared))
+                add((*base, kind, i), f"'{ref.source}' is not declared under top-level `{kind}:`{near}")
+            target = ref.target or ref.source
+            ref.target = target if target.startswith("/") else folder + target
 
 
 def _near(word: str, options: set[str]) -> str:

@@ -225,6 +225,9 @@ class _Builder:
             out.pos = self.at(node)
             return out
         value = self.loader.construct_object(node, deep=True)
+        if node.style is None and _yaml11_only(node.value, value):
+            # read as YAML 1.2 reads it (as compose does): `off` and `22:22` are text
+            value = node.value
         if isinstance(value, str):
             try:
                 value = self.expand(value)
@@ -242,6 +245,8 @@ class _Builder:
         from_merge: set[str] = set()
         for knode, vnode in node.value:
             key = self.loader.construct_object(knode, deep=True)
+            if isinstance(knode, yaml.ScalarNode) and knode.style is None and _yaml11_only(knode.value, key):
+                key = knode.value
             if isinstance(key, list | dict):
                 raise self.error(knode, loc, "a key must be a plain value")
             key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
@@ -255,6 +260,14 @@ class _Builder:
             out.at[key] = self.at(vnode)
             out[key] = self.build(vnode, kloc, depth + 1)
         return out
+
+
+def _yaml11_only(text: str, value: Any) -> bool:
+    """A plain scalar YAML 1.1 turns into a bool or a base-60 number, which
+    YAML 1.2 (compose's reader) keeps as text."""
+    if isinstance(value, bool):
+        return text.lower() not in ("true", "false")
+    return isinstance(value, int | float) and ":" in text
 
 
 def _retagged(node: yaml.Node) -> yaml.Node:
