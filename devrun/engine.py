@@ -406,7 +406,16 @@ class Engine:
 
     def create(self, spec: ContainerSpec, inherit: tuple[tuple[str, str], ...] = ()) -> str:
         """Create (not start) the container for `spec`; returns its id.
-        `inherit`: (volume, path) anonymous volumes of the container it replaces."""
+        `inherit`: (volume, path) anonymous volumes of the container it replaces;
+        as in compose, only those at a path the new image or the spec still
+        declares a volume go over (a `- /data` dropped from the config is not remounted)."""
+        if inherit:
+            with translate(f"image {spec.image_id[:19]}"):
+                declared = set(
+                    (self.api.inspect_image(spec.image_id).get("Config") or {}).get("Volumes") or {}
+                )
+            declared |= {m.target for m in spec.mounts if m.type == "volume" and not m.source}
+            inherit = tuple((v, p) for v, p in inherit if p in declared)
         kwargs = create_kwargs(self.api, spec, inherit)
         try:
             return self.api.create_container(**kwargs)["Id"]

@@ -127,8 +127,19 @@ services:
             all=True, filters={"label": f"dev.devrun.project={project_name}"}
         )
     ] == [f"{project_name}-db"]
+    # `- /data` dropped from the config: as in compose, it is not remounted; the image's VOLUME still is
+    (tmp_path / "devrun.yaml").write_text(
+        (tmp_path / "devrun.yaml").read_text().replace('volumes: ["/data"]', "")
+    )
+    assert devrun("up", "-d", "-p", project_name, cwd=tmp_path).returncode == 0
+    mounts = docker_client.containers.get(f"{project_name}-db").attrs["Mounts"]
+    assert [m["Destination"] for m in mounts if m["Type"] == "volume"] == ["/vol"]
+    assert wait_until(lambda: seeds()[1], 10, what="vol seed") == first[1]
+    dropped = set(anonymous) - {m["Name"] for m in mounts if m["Type"] == "volume"}
+    assert len(dropped) == 1
+    docker_client.volumes.get(dropped.pop()).remove()  # left dangling, as compose leaves it
     assert devrun("down", "-v", "-p", project_name, cwd=tmp_path).returncode == 0
-    for name in anonymous:
+    for name in {m["Name"] for m in mounts if m["Type"] == "volume"}:
         with pytest.raises(docker.errors.NotFound):
             docker_client.volumes.get(name)
 
