@@ -665,18 +665,10 @@ def restart_cmd(
     file: FileOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Restart services (in-place process restart when the container allows it)."""
+    """Restart services (in-place process restart when the container allows it).
+    A restarted process that exits at once is a failed restart (exit 1)."""
     from devrun.engine import Engine
-    from devrun.project_ops import grace, service_containers
+    from devrun.project_ops import restart_services
 
     cfg, g = load(ctx, file, project)
-    engine = Engine.connect()
-    printer = printer_for(g)
-    for o in service_containers(engine, cfg, check_services(cfg, services)):
-        t0 = time.monotonic()
-        mode = "process" if o.restart_mode == "process" and o.state == "running" else "container"
-        if mode == "process":
-            engine.restart_process(o.id)
-        else:
-            engine.restart(o.id, grace(cfg, o.service, timeout))
-        printer.info(f"restarted {o.service} ({mode} mode, {int((time.monotonic() - t0) * 1000)} ms)")
+    restart_services(Engine.connect(), cfg, check_services(cfg, services), printer_for(g), timeout)

@@ -212,3 +212,26 @@ def test_failed_rebuild_sync_and_crash_are_printed(tmp_path, project_name, quiet
             capture_output=True,
         )
         subprocess.run(["docker", "rmi", "-f", f"{project_name}-built"], capture_output=True)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("quiet", [False, True], ids=["normal", "quiet"])
+def test_restart_whose_process_exits_at_once_is_a_failed_restart(tmp_path, project_name, quiet):
+    (tmp_path / "devrun.yaml").write_text(
+        f"name: {project_name}\nservices:\n  app:\n    image: {BUSYBOX}\n"
+        '    command: ["sh", "-c", "if [ -f /tmp/started ]; then echo dying now; exit 3; fi; '
+        'touch /tmp/started; exec sleep 3600"]\n'
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    run = [sys.executable, "-m", "devrun", *(["--quiet"] if quiet else [])]
+    up = subprocess.run(
+        [*run, "up", "-d"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert up.returncode == 0, up.stderr
+    result = subprocess.run(
+        [*run, "restart", "app"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "restart of app failed: it exited with code 3" in result.stderr
+    assert "dying now" in result.stderr and "Traceback" not in result.stderr
+    assert "restarted app" not in result.stdout + result.stderr
