@@ -40,8 +40,24 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    file: FileOpt = None,
+    files: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--file",
+            "-f",
+            metavar="FILE",
+            help="devrun.yaml, or compose files (repeat -f to merge them, as compose does).",
+        ),
+    ] = None,
     project: ProjectOpt = None,
+    env_files: Annotated[
+        list[str] | None,
+        typer.Option("--env-file", metavar="FILE", help="Variables for interpolation instead of .env (repeatable)."),
+    ] = None,
+    profiles: Annotated[
+        list[str] | None,
+        typer.Option("--profile", metavar="NAME", help="Start services of this profile too (also COMPOSE_PROFILES)."),
+    ] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
     ansi: Annotated[
         str,
@@ -66,7 +82,16 @@ def _root(
     no_color = no_color or ansi == "never"
     if no_color:
         os.environ["NO_COLOR"] = "1"
-    ctx.obj = Globals(file=file, project=project, no_color=no_color, quiet=quiet)
+    files = files or []
+    ctx.obj = Globals(
+        file=files[0] if len(files) == 1 else None,
+        project=project,
+        no_color=no_color,
+        quiet=quiet,
+        files=files if len(files) > 1 else [],
+        env_files=env_files or [],
+        profiles=profiles or [],
+    )
 
 
 def config_cmd(
@@ -112,6 +137,10 @@ def config_cmd(
     ]
     if quiet:
         return
+    from devrun.compose_files import summary
+
+    for line in summary(cfg):
+        print(f"devrun: {line}", file=sys.stderr)
     if wanted:
         for key in wanted:
             for item in lists[key]:
@@ -192,7 +221,7 @@ def _json_errors(e: DevrunError) -> None:
 # after the command, only flags no compose command gives another meaning move
 # in front of it: `devrun ps -q` is ps's -q (ids), `devrun up --terse` devrun's quiet
 _GLOBAL_FLAGS = ("--no-color", "--terse")
-_TAKES_VALUE = ("--file", "-f", "--project", "--project-name", "-p", "--ansi")
+_TAKES_VALUE = ("--file", "-f", "--project", "--project-name", "-p", "--ansi", "--env-file", "--profile")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:

@@ -4,7 +4,7 @@ that mean the same in each command, and turning flag text into values."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Annotated
 
@@ -19,6 +19,10 @@ class Globals:
     project: str | None = None
     no_color: bool = False
     quiet: bool = False
+    # compose's global flags: -f given more than once, --env-file, --profile
+    files: list[str] = field(default_factory=list)
+    env_files: list[str] = field(default_factory=list)
+    profiles: list[str] = field(default_factory=list)
 
 
 FileOpt = Annotated[
@@ -62,15 +66,17 @@ def one_index(index: int) -> None:
 
 def globals_(ctx: typer.Context, file: str | None = None, project: str | None = None) -> Globals:
     g: Globals = ctx.find_root().obj or Globals()
-    return Globals(file=file or g.file, project=project or g.project, no_color=g.no_color, quiet=g.quiet)
+    return replace(g, file=file or g.file, project=project or g.project, files=[] if file else g.files)
 
 
 def load(ctx: typer.Context, file: str | None, project: str | None):
     """(config, globals) for a command."""
     from devrun import loader
+    from devrun.compose_files import Options
 
     g = globals_(ctx, file, project)
-    return loader.load(g.file, project_name=g.project), g
+    options = Options(profiles=g.profiles, env_files=g.env_files)
+    return loader.load(g.files or g.file, project_name=g.project, options=options), g
 
 
 def printer_for(g: Globals, *, json_mode: bool = False, quiet: bool | None = None, progress: bool = True):

@@ -295,3 +295,17 @@ def _copy(value: Any) -> Any:
         out.pos = getattr(value, "pos", None)
         return out
     return value
+
+
+def summary(cfg) -> list[str]:
+    """What `devrun config` says on stderr: the files read (and a compose file
+    left unread beside a devrun.yaml), then each note once."""
+    shown = ", ".join(shown_path(f) for f in cfg.files or [cfg.file])
+    lines = [f"read {shown}"]
+    if not cfg.compose:
+        beside = in_folder(cfg.root)
+        if beside:
+            lines[0] += f" (devrun.yaml wins over {', '.join(p.name for p in beside)} beside it)"
+        elif not cfg.notes:
+            return []
+    return lines + list(dict.fromkeys(cfg.notes))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devrun.yaml_source import PosDict
+from devrun.yaml_source import PosDict, PosList
 
 # service keys devrun's model reads with compose's meaning
 SERVICE_KEYS = {
@@ -123,8 +123,14 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
                 else value
             )
         elif key == "ports":
-            out[key] = [p for item in value or [] for p in _ports(item)]
-            out.at.pop(key, None)
+            ports = PosList()
+            for item, item_at in zip(
+                value or [], getattr(value, "at", None) or [None] * len(value or []), strict=True
+            ):
+                expanded = _ports(item)
+                ports.extend(expanded)
+                ports.at.extend([item_at] * len(expanded))
+            out[key] = ports
         elif key == "volumes":
             out[key] = [_mount(v, f"{at}[{i}]", notes, value) for i, v in enumerate(value or [])]
         elif key == "healthcheck" and isinstance(value, dict):

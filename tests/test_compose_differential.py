@@ -148,6 +148,13 @@ services:
     volumes: ["./src:/app/src", "./cache:/cache"]
 """
 
+PROFILED = """\
+services:
+  app: {image: busybox:stable}
+  debug: {image: busybox:stable, profiles: [debug]}
+  tools: {image: busybox:stable, profiles: [tools, ops]}
+"""
+
 CASES = [
     Case(
         "override-merge-reset-override",
@@ -211,23 +218,13 @@ services:
     Case(
         "profiles-off",
         {
-            "compose.yaml": """\
-services:
-  app: {image: busybox:stable}
-  debug: {image: busybox:stable, profiles: [debug]}
-  tools: {image: busybox:stable, profiles: [tools, ops]}
-""",
+            "compose.yaml": PROFILED,
         },
     ),
     Case(
         "profiles-flag",
         {
-            "compose.yaml": """\
-services:
-  app: {image: busybox:stable}
-  debug: {image: busybox:stable, profiles: [debug]}
-  tools: {image: busybox:stable, profiles: [tools, ops]}
-""",
+            "compose.yaml": PROFILED,
         },
         profiles=["ops"],
     ),
