@@ -41,8 +41,12 @@ REASONS = {
 NOT_APPLIED_YET = ("container_name", "hostname", "secrets", "configs", "tmpfs")
 
 
-def _where(container: Any, key: str) -> str:
-    at = getattr(container, "key_at", {}).get(key) or getattr(container, "at", {}).get(key)
+def _where(container: Any, key: str | int) -> str:
+    if isinstance(container, list):
+        ats = getattr(container, "at", None) or []
+        at = ats[key] if isinstance(key, int) and key < len(ats) else None
+    else:
+        at = getattr(container, "key_at", {}).get(key) or getattr(container, "at", {}).get(key)
     return f"{at[0]}:{at[1]}" if at else ""
 
 
@@ -50,7 +54,7 @@ class _Notes:
     def __init__(self, out: list[str]):
         self.out = out
 
-    def add(self, container: Any, key: str, path: str, why: str) -> None:
+    def add(self, container: Any, key: str | int, path: str, why: str) -> None:
         where = _where(container, key)
         self.out.append(f"{where + ': ' if where else ''}{path}: not applied ({why})")
 
@@ -132,7 +136,16 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
                 ports.at.extend([item_at] * len(expanded))
             out[key] = ports
         elif key == "volumes":
-            out[key] = [_mount(v, f"{at}[{i}]", notes, value) for i, v in enumerate(value or [])]
+            mounts = PosList()
+            for i, v in enumerate(value or []):
+                if isinstance(v, dict) and v.get("type") not in ("bind", "volume"):
+                    notes.add(
+                        value, i, f"{at}[{i}]", f"devrun mounts binds and named volumes, not {v.get('type')}"
+                    )
+                    continue
+                mounts.append(_mount(v, f"{at}[{i}]", notes))
+                mounts.at.append((getattr(value, "at", None) or [None] * len(value))[i])
+            out[key] = mounts
         elif key == "healthcheck" and isinstance(value, dict):
             out[key] = _pick(value, HEALTH_KEYS, at, notes, "not a healthcheck key")
             for k, v in HEALTH_DEFAULTS.items():
@@ -196,7 +209,7 @@ def _ports(item: Any) -> list[Any]:
     ]
 
 
-def _mount(spec: Any, at: str, notes: _Notes, container: Any) -> Any:
+def _mount(spec: Any, at: str, notes: _Notes) -> Any:
     if not isinstance(spec, dict):
         return spec
     out: dict[str, Any] = {k: v for k, v in spec.items() if k in ("type", "source", "target", "read_only")}
