@@ -33,11 +33,32 @@ def _docker_client():
 
 @pytest.fixture(scope="session")
 def docker_client():
-    return _docker_client()
+    return _engine_once()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked `docker` needs the engine: it skips without one, except
+    under CI=true, where it fails (docker_client decides)."""
+    if item.get_closest_marker("docker") is not None:
+        _engine_once()
+
+
+_ENGINE: list = []  # the client, or the skip that stands for "no engine"
+
+
+def _engine_once():
+    if not _ENGINE:
+        try:
+            _ENGINE.append(_docker_client())
+        except pytest.skip.Exception as e:
+            _ENGINE.append(e)
+    if isinstance(_ENGINE[0], BaseException):
+        pytest.skip(str(_ENGINE[0]))
+    return _ENGINE[0]
 
 
 @pytest.fixture
-def project_name(request) -> str:
+def project_name(request, docker_client) -> str:
     """A unique project name; everything labelled with it is removed afterwards."""
     base = "".join(c for c in request.node.name.lower() if c.isalnum())[:20]
     name = f"t{base}{uuid.uuid4().hex[:6]}"
