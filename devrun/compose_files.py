@@ -197,9 +197,14 @@ class _Reader:
         if includes:
             data = self.include(data, includes, path)
         if not main:
+            # an included file's relative paths are relative to its own folder
             for svc in (data.get("services") or {}).values():
                 if isinstance(svc, dict):
                     compose_merge.absolute_paths(svc, str(path.parent))
+            for section in ("secrets", "configs"):
+                for spec in (data.get(section) or {}).values():
+                    if isinstance(spec, dict) and isinstance(spec.get("file"), str):
+                        spec["file"] = str(path.parent / os.path.expanduser(spec["file"]))
         return data
 
     def include(self, data: Any, includes: Any, path: Path) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from devrun.errors import ConfigError, Problem
 from devrun.yaml_source import PosDict, PosList
 
 # service keys devrun's model reads with compose's meaning
@@ -87,6 +88,7 @@ def to_devrun(
             if active(svc, name, profiles, named):
                 kept[name] = _service(svc, f"services.{name}", notes) if isinstance(svc, dict) else svc
         out["services"] = kept
+        _needs_inactive(kept, set(services) - set(kept))
     for section, allowed in (
         ("volumes", ("name", "labels")),
         ("networks", ("name", "driver", "external", "internal", "attachable", "labels", "ipam", "driver_opts", "enable_ipv6")),
@@ -99,6 +101,21 @@ def to_devrun(
                     spec, allowed, f"{section}.{name}", notes, "devrun creates plain local ones"
                 )
     return out
+
+
+def _needs_inactive(kept: dict[str, Any], inactive: set[str]) -> None:
+    """A started service that needs one whose profiles are off: compose refuses it too."""
+    problems = []
+    for name, svc in kept.items():
+        deps = svc.get("depends_on") if isinstance(svc, dict) else None
+        for dep, spec in (deps or {}).items() if isinstance(deps, dict) else ():
+            if dep in inactive and not (isinstance(spec, dict) and spec.get("required") is False):
+                at = getattr(deps, "key_at", {}).get(dep) or getattr(deps, "at", {}).get(dep)
+                where = (at[0], at[1], at[2]) if at else ("", None, None)
+                msg = f"'{dep}' has profiles that are not active; add --profile or COMPOSE_PROFILES"
+                problems.append(Problem(*where, f"services.{name}.depends_on.{dep}", msg))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _pick(spec: dict[str, Any], keys: tuple[str, ...], path: str, notes: _Notes, why: str) -> dict[str, Any]:

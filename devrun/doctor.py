@@ -284,7 +284,10 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
     cfg: loader.LoadedConfig | None = None
     project_checks: list[Check] = []
     try:
-        loader.find_config(None, file)
+        if file is not None:
+            loader.find_config(None, file)
+        elif not loader.config_exists():
+            raise ConfigError([])
     except ConfigError:
         if file is not None:
             raise  # -f names a file that is not there: a usage mistake, not a finding
@@ -292,7 +295,7 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
             Check(
                 "config",
                 SKIP,
-                "no devrun.yaml here or in a parent folder: only machine checks ran",
+                "no devrun.yaml or compose file here or in a parent folder: only machine checks ran",
                 "`devrun init` writes one; or run doctor in the project folder or with -f FILE",
             )
         )

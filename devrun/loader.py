@@ -82,6 +82,17 @@ def find_config(start: Path | None = None, explicit: str | Path | None = None) -
 display_path = yaml_source.shown_path
 
 
+def config_exists(start: Path | None = None, environ: dict[str, str] | None = None) -> bool:
+    """A devrun.yaml or compose files here or in a parent folder (or COMPOSE_FILE)."""
+    from devrun import compose_files
+
+    environ = dict(os.environ if environ is None else environ)
+    here = (start or Path.cwd()).resolve()
+    if compose_files.find_files(here, environ):
+        return True
+    return any((folder / n).is_file() for folder in (here, *here.parents) for n in CONFIG_NAMES)
+
+
 def is_compose_name(path: Path) -> bool:
     """-f names a compose file rather than a devrun.yaml (by its name)."""
     return path.name not in CONFIG_NAMES and "compose" in path.name

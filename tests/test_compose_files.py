@@ -158,3 +158,48 @@ def test_compose_tags_only_in_compose_files(tmp_path) -> None:
     write(tmp_path, {"devrun.yaml": "services:\n  web:\n    image: x\n    ports: !reset []\n"})
     with pytest.raises(ConfigError, match="compose file tag"):
         loader.load(None, start=tmp_path, environ=ENV)
+
+
+def test_included_files_paths_are_relative_to_their_folder(tmp_path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": "include: [sub/compose.yaml]\n" + SVC,
+            "sub/compose.yaml": "services:\n  db:\n    image: busybox:stable\n    secrets: [pw]\n"
+            "    volumes: ['./init:/init']\nsecrets:\n  pw: {file: ./pw.txt}\n",
+            "sub/pw.txt": "x\n",
+        },
+    )
+    cfg = loader.load(None, start=tmp_path, environ=ENV)
+    assert cfg.project.secrets["pw"].file == str(tmp_path / "sub" / "pw.txt")
+    assert cfg.project.services["db"].volumes[0].source == str(tmp_path / "sub" / "init")
+    assert cfg.project.services["db"].secrets[0].target == "/run/secrets/pw"
+
+
+def test_a_needed_service_whose_profiles_are_off_is_named(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write(
+        tmp_path,
+        {
+            "compose.yaml": SVC
+            + "    depends_on: [tool]\n  tool:\n    image: busybox:stable\n    profiles: [t]\n"
+        },
+    )
+    with pytest.raises(ConfigError) as e:
+        loader.load(None, start=tmp_path, environ=ENV)
+    assert e.value.lines() == [
+        "compose.yaml:4:18: services.web.depends_on.tool: 'tool' has profiles that are not active; "
+        "add --profile or COMPOSE_PROFILES"
+    ]
+    assert sorted(loader.load(None, environ={**ENV, "COMPOSE_PROFILES": "t"}).project.services) == [
+        "tool",
+        "web",
+    ]
+
+
+def test_doctor_checks_a_compose_project(tmp_path) -> None:
+    write(tmp_path, {"compose.yaml": SVC})
+    result = devrun("doctor", cwd=tmp_path)
+    assert "Traceback" not in result.stderr
+    assert "only machine checks ran" not in result.stdout
+    assert "project" in result.stdout and "1 service" in result.stdout, result.stdout
