@@ -79,7 +79,7 @@ class LiveReload:
     # ---- lifecycle --------------------------------------------------------------
 
     def start(self) -> None:
-        """Bring adopted containers level, then place every watch: after this,
+        """Place every watch, then bring adopted containers level: after this,
         `ready` is true."""
         s = self.session
         s.on(WatchBatch, self._on_batch)
