@@ -16,6 +16,9 @@ from typing import Any
 
 Event = dict[str, Any]
 
+# a container command that idles and ends at once on SIGTERM
+IDLE = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done"]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -41,6 +44,20 @@ def read(path: Path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+def write_files(folder: Path, files: dict[str, str]) -> None:
+    """Write each relative path's text under `folder`, making folders as needed."""
+    for rel, text in files.items():
+        p = folder / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+
+
+def exec_out(docker_client, name: str, *argv: str) -> str:
+    """The output of `argv` run in container `name`, or "" if it failed."""
+    code, out = docker_client.containers.get(name).exec_run(list(argv))
+    return out.decode() if code == 0 else ""
 
 
 class DevrunUp:

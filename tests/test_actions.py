@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -64,12 +63,15 @@ def test_worker_merges_changes_during_an_action_into_one_follow_up():
     runs: list[frozenset[str]] = []
     started = threading.Event()
     release = threading.Event()
+    follow_up = threading.Event()
 
     def run(batch: ChangeBatch) -> None:
         runs.append(batch.paths)
         started.set()
         if len(runs) == 1:
             release.wait(5)
+        else:
+            follow_up.set()
 
     w = ServiceWorker("web", run, on_error=lambda s, e: None)
     w.submit(ChangeBatch("web", frozenset({"a"}), {0: frozenset({"a"})}))
@@ -77,27 +79,28 @@ def test_worker_merges_changes_during_an_action_into_one_follow_up():
     for name in "bcdef":
         w.submit(ChangeBatch("web", frozenset({name}), {0: frozenset({name})}))
     release.set()
-    deadline = time.monotonic() + 5
-    while len(runs) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.1)
-    w.stop(5)
+    assert follow_up.wait(5)
+    w.stop(5)  # runs whatever is still queued, then ends: no run can come after it
     assert runs == [frozenset("a"), frozenset("bcdef")]
 
 
 def test_worker_survives_a_failing_action():
     errors: list[str] = []
     runs: list[int] = []
+    first = threading.Event()
+    second = threading.Event()
 
     def run(batch: ChangeBatch) -> None:
         runs.append(1)
         if len(runs) == 1:
+            first.set()
             raise RuntimeError("boom")
+        second.set()
 
     w = ServiceWorker("web", run, on_error=lambda s, e: errors.append(str(e)))
     w.submit(ChangeBatch("web", frozenset({"a"})))
-    time.sleep(0.1)
+    assert first.wait(5)  # the first batch runs alone: the second comes once it started
     w.submit(ChangeBatch("web", frozenset({"b"})))
-    time.sleep(0.1)
+    assert second.wait(5)
     w.stop(5)
     assert errors == ["boom"] and len(runs) == 2

@@ -11,18 +11,9 @@ from conftest import BUSYBOX, PYTHON
 from devrun import plan
 from devrun.config import Project
 from devrun.engine import Engine
+from tests.live_helpers import wait_until
 
 APP = 'trap "echo got-HUP" HUP; echo "pid $$"; while :; do sleep 0.05; done'
-
-
-def wait_for(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def logs(engine: Engine, cid: str) -> list[str]:
@@ -52,12 +43,18 @@ def start(engine: Engine, project_name: str, image: str, command: list[str], **s
 def test_usr2_restarts_app_in_same_container(engine, project_name, image):
     cid = start(engine, project_name, image, ["sh", "-c", APP])
     assert engine.inspect(cid)["Config"]["Labels"]["dev.devrun.restart-mode"] == "process"
-    first = wait_for(lambda: [ln for ln in logs(engine, cid) if ln.startswith("pid ")])
+    first = wait_until(
+        lambda: [ln for ln in logs(engine, cid) if ln.startswith("pid ")],
+        interval=0.05,
+        what="the app's pid line",
+    )
     engine.kill(cid, "SIGHUP")
-    wait_for(lambda: "got-HUP" in logs(engine, cid))
+    wait_until(lambda: "got-HUP" in logs(engine, cid), interval=0.05, what="the app's got-HUP line")
     engine.restart_process(cid)
-    pids = wait_for(
-        lambda: (p := [ln for ln in logs(engine, cid) if ln.startswith("pid ")]) and len(p) >= 2 and p
+    pids = wait_until(
+        lambda: (p := [ln for ln in logs(engine, cid) if ln.startswith("pid ")]) and len(p) >= 2 and p,
+        interval=0.05,
+        what="a second pid line (the restarted app)",
     )
     assert pids[1] != first[0]
     info = engine.inspect(cid)
@@ -68,7 +65,7 @@ def test_usr2_restarts_app_in_same_container(engine, project_name, image):
 @pytest.mark.parametrize("image", [BUSYBOX, PYTHON])
 def test_exit_code_of_app_and_fast_stop(engine, project_name, image):
     cid = start(engine, project_name, image, ["sh", "-c", "sleep 0.3; exit 7"])
-    wait_for(lambda: not engine.inspect(cid)["State"]["Running"])
+    wait_until(lambda: not engine.inspect(cid)["State"]["Running"], interval=0.05, what="the app to exit")
     assert engine.inspect(cid)["State"]["ExitCode"] == 7
     # TERM goes to the whole app group: stop is quick, not the grace period
     cid2 = start(engine, project_name + "b", image, ["sh", "-c", "sleep 100"])

@@ -2,7 +2,7 @@
 with its exit code and last log lines; `restart: on-failure` restarts it with
 capped exponential backoff (1 s, 2 s, 4 s ...) without flooding the log or
 spinning the CPU; without a policy it stays down while the other services and
-the watcher carry on."""
+the watcher carry on; and saving the fix after a crash starts the app again."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import json
 import time
 from datetime import datetime
 from pathlib import Path
+
+import pytest
 
 from devrun.restart_policy import BACKOFF_MAX, restart_delay
 from tests.conftest import BUSYBOX
@@ -110,3 +112,46 @@ services:
         assert not [e for e in up.of("info") if "restarting" in e["message"]]
         assert up.proc.poll() is None
         wait_until(lambda: app.reload() or app.status == "running", 5, what="app running")
+
+
+@pytest.mark.parametrize("action", ["restart", "signal"])
+def test_saving_the_fix_after_a_crash_starts_the_app_again(
+    tmp_path: Path, project_name, docker_client, action
+):
+    """The everyday loop: a bad edit crashes the app, the fixed file is saved.
+    The restart (SIGUSR2) or signal (SIGHUP) failed with 'Container ... is not
+    running' and the app stayed down."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.sh").write_text("echo first; exec sleep 1000\n")
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: ["sh", "/src/app.sh"]
+    volumes: ["./src:/src"]
+    watch:
+      - path: src
+        action: {action}
+""")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        (src / "app.sh").write_text("exit 3\n")
+        if action == "signal":  # a HUP does not crash it: stop it the way the bad edit would
+            docker_client.containers.get(f"{project_name}-app").kill("SIGKILL")
+        up.wait_for("container_exited", timeout=20)
+        (src / "app.sh").write_text("echo fixed; exec sleep 1000\n")
+        ok = [
+            a
+            for a in up.wait_for("action_finished", timeout=20, count=2 if action == "restart" else 1)
+            if a["ok"]
+        ]
+        assert ok, up.tail()
+        wait_until(
+            lambda: docker_client.containers.get(f"{project_name}-app").status == "running",
+            10,
+            what="app running",
+        )
+        wait_until(
+            lambda: any(e.get("line") == "fixed" for e in up.of("log")), 10, what="the fixed app's log line"
+        )

@@ -11,7 +11,7 @@ import yaml
 
 from devrun.compose_import import translate
 from devrun.init import dockerfile_service, parse_dockerfile
-from tests.conftest import REPO, devrun
+from tests.conftest import BUSYBOX, REPO, devrun
 
 PY_DOCKERFILE = """\
 FROM python:3.11-slim AS base
@@ -288,3 +288,11 @@ def test_compose_import_example(tmp_path: Path) -> None:
     web = resolved(example)["services"]["web"]
     assert [(r["action"], r.get("target")) for r in web["watch"]] == [("sync", "/srv/www"), ("restart", None)]
     assert devrun("schema").returncode == 0
+
+
+def test_init_restart_rule_leaves_dotenv_to_the_config_reload(tmp_path: Path):
+    """An .env edit both reloaded the config (recreate) and fired the `.` restart rule."""
+    (tmp_path / "Dockerfile").write_text(f"FROM {BUSYBOX}\nWORKDIR /app\nCOPY . .\n")
+    assert devrun("init", cwd=tmp_path).returncode == 0
+    restart = yaml.safe_load((tmp_path / "devrun.yaml").read_text())["services"]["app"]["watch"][0]
+    assert restart["path"] == "." and {".env", "devrun.yaml"} <= set(restart["ignore"])

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import jsonschema
 import pytest
 
 from tests.conftest import REPO, devrun
-from tests.live_helpers import free_port
+from tests.live_helpers import free_port, wait_until
 
 SCHEMA = json.loads((REPO / "docs" / "events.schema.json").read_text())
 PORT = free_port()  # compose.yaml publishes ${COMPOSE_IMPORT_PORT:-8083}
@@ -35,18 +34,18 @@ def fetch() -> str:
         return f"unreachable: {e}"
 
 
-def wait_for(check, timeout: float, what: str, proc: subprocess.Popen | None = None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def while_running(proc: subprocess.Popen, check, what: str):
+    """`check`, failing at once if `proc` (devrun up) has exited meanwhile."""
+
+    def check_while_running():
         got = check()
-        if got:
-            return got
-        if proc is not None and proc.poll() is not None:
+        if not got and proc.poll() is not None:
             pytest.fail(
-                f"devrun up exited with {proc.returncode} while waiting for {what}: {proc.stderr.read()}"
-            )  # type: ignore[union-attr]
-        time.sleep(0.05)
-    pytest.fail(f"timed out waiting for {what}")
+                f"devrun up exited with {proc.returncode} while waiting for {what}: {proc.stderr.read()}"  # type: ignore[union-attr]
+            )
+        return got
+
+    return check_while_running
 
 
 class EventReader:
@@ -88,19 +87,19 @@ def test_compose_import_example_runs(tmp_path: Path, docker_client, project_name
     reader = EventReader(proc)
     err = ""
     try:
-        wait_for(lambda: reader.saw("ready"), 60, "ready", proc)
-        wait_for(lambda: "Hello from a compose project" in fetch(), 10, "the page (initial sync)")
+        wait_until(while_running(proc, lambda: reader.saw("ready"), "ready"), 60, what="ready")
+        wait_until(lambda: "Hello from a compose project" in fetch(), 10, what="the page (initial sync)")
 
         (example / "site" / "index.html").write_text("<h1>edited by the test</h1>\n")
-        wait_for(lambda: "edited by the test" in fetch(), 10, "the synced edit")
+        wait_until(lambda: "edited by the test" in fetch(), 10, what="the synced edit")
 
         (example / "app" / "greeting.txt").write_text("bonjour\n")
-        wait_for(
+        wait_until(
             lambda: reader.saw("log", service="web", line="web: starting, greeting is bonjour"),
             15,
-            "the restart",
+            what="the restart",
         )
-        wait_for(lambda: "edited by the test" in fetch(), 10, "the page after the restart")
+        wait_until(lambda: "edited by the test" in fetch(), 10, what="the page after the restart")
     finally:
         proc.send_signal(signal.SIGINT)
         try:

@@ -14,6 +14,8 @@ import time
 import pytest
 from conftest import BUSYBOX, devrun
 
+from tests.live_helpers import IDLE, DevrunUp
+
 pytestmark = pytest.mark.docker
 
 DB_WEB = """
@@ -258,3 +260,60 @@ def test_name_clash_is_not_taken_over(tmp_project, project_name, docker_client):
         assert nothing_created(docker_client, project_name)
     finally:
         other.remove(force=True)
+
+
+def test_up_of_one_service_does_not_wait_on_health_only_its_dependents_need(tmp_path, project_name):
+    """`devrun up db` waited for db's health (and failed on a bad healthcheck)
+    because web, which was not being started, depends on it healthy."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  db:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    healthcheck: {{test: "false", interval: 100ms, retries: 1}}
+  web:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    depends_on: {{db: {{condition: service_healthy}}}}
+""")
+    alone = devrun("up", "-d", "-p", project_name, "db", cwd=tmp_path, timeout=60)
+    assert alone.returncode == 0, alone.stderr
+    assert "healthy" not in alone.stdout + alone.stderr
+    with_web = devrun("up", "-d", "-p", project_name, "web", cwd=tmp_path, timeout=60)
+    assert with_web.returncode == 1 and "did not become healthy" in with_web.stderr
+
+
+def test_exec_into_a_stopped_service_says_what_to_do(tmp_path, project_name, docker_client):
+    """It printed the engine's 'Container <64 hex> is not running'."""
+    (tmp_path / "devrun.yaml").write_text(f"services:\n  app:\n    image: {BUSYBOX}\n    command: ['true']\n")
+    assert devrun("up", "-d", "-p", project_name, cwd=tmp_path, timeout=60).returncode == 0
+    docker_client.containers.get(f"{project_name}-app").wait(timeout=10)
+    res = devrun("exec", "-p", project_name, "app", "ls", cwd=tmp_path)
+    assert res.returncode == 1
+    assert res.stderr.strip() == "devrun: app is not running (exited); start it with `devrun up app`"
+
+
+def test_down_while_up_runs_stops_the_up_instead_of_being_undone(tmp_path, project_name, docker_client):
+    """`devrun down` while `devrun up` ran: up saw its containers go, recreated
+    the `restart: always` one (and the network) and never ended."""
+    (tmp_path / "devrun.yaml").write_text(f"""
+services:
+  app:
+    image: {BUSYBOX}
+    command: {json.dumps(IDLE)}
+    restart: always
+""")
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=60)
+        down = subprocess.run(
+            [sys.executable, "-m", "devrun", "down", "-p", project_name],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert down.returncode == 0, down.stderr
+        assert up.proc.wait(20) == 0, up.tail()
+    label = f"dev.devrun.project={project_name}"
+    assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    assert docker_client.networks.list(filters={"label": label}) == []

@@ -11,7 +11,7 @@ import pytest
 
 from bench.watcher_cost import SAVES, save_by_rename
 from devrun.watch import WatchSpec
-from tests.test_watch_helpers import watching
+from tests.watch_helpers import watching
 
 
 def _spec(path: Path, **kw) -> WatchSpec:

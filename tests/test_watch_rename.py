@@ -21,7 +21,7 @@ from pathlib import Path
 from devrun.debounce import Batch
 from devrun.watch import Watcher, WatchSpec
 from tests.live_helpers import wait_until
-from tests.test_watch_helpers import Collector
+from tests.watch_helpers import Collector
 
 QUIET = 0.03
 IGNORED = "build"  # listed in the root's .gitignore: never watched

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 from devrun.watch import WatchSpec
-from tests.test_watch_helpers import watching
+from tests.watch_helpers import watching
 
 
 def _spec(path: Path) -> WatchSpec:
