@@ -52,11 +52,15 @@ def _root(
     project: ProjectOpt = None,
     env_files: Annotated[
         list[str] | None,
-        typer.Option("--env-file", metavar="FILE", help="Variables for interpolation instead of .env (repeatable)."),
+        typer.Option(
+            "--env-file", metavar="FILE", help="Variables for interpolation instead of .env (repeatable)."
+        ),
     ] = None,
     profiles: Annotated[
         list[str] | None,
-        typer.Option("--profile", metavar="NAME", help="Start services of this profile too (also COMPOSE_PROFILES)."),
+        typer.Option(
+            "--profile", metavar="NAME", help="Start services of this profile too (also COMPOSE_PROFILES)."
+        ),
     ] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also: NO_COLOR=1).")] = False,
     ansi: Annotated[
@@ -100,7 +104,7 @@ def config_cmd(
     volumes: Annotated[bool, typer.Option("--volumes", help="Only the volume names.")] = False,
     images: Annotated[bool, typer.Option("--images", help="Only each service's image.")] = False,
     profiles: Annotated[
-        bool, typer.Option("--profiles", help="Only the profiles (devrun has none).")
+        bool, typer.Option("--profiles", help="Only the profiles the services name.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only validate; print nothing.")] = False,
     fmt: Annotated[str, typer.Option("--format", metavar="yaml|json", help="Output format.")] = "yaml",
@@ -123,7 +127,7 @@ def config_cmd(
         "services": names,
         "volumes": sorted(cfg.project.volumes),
         "images": [lifecycle.image_tag(cfg, s) for s in names],
-        "profiles": [],
+        "profiles": sorted({p for svc in cfg.project.services.values() for p in svc.profiles}),
     }
     wanted = [
         k

@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -255,10 +256,16 @@ class Pair:
             for r in rows
         }
 
-    def same_state(self) -> dict[str, tuple]:
-        d, c = self.states("devrun"), self.states("compose")
-        assert d == c
-        return d
+    def same_state(self, timeout: float = 5.0) -> dict[str, tuple]:
+        """Both projects' states once they agree (a kill or a stop lands a moment
+        after the command returns, under either tool)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            d, c = self.states("devrun"), self.states("compose")
+            if d == c or time.monotonic() > deadline:
+                assert d == c
+                return d
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
