@@ -458,9 +458,18 @@ class Engine:
     def remove(self, container_id: str, *, volumes: bool = False) -> None:
         """Remove a container. Its anonymous volumes go only with volumes=True
         (`down -v`): a recreate hands them to the new container, as compose does."""
+        anonymous: list[str] = []
+        if volumes:
+            # a volume handed over by a recreate is mounted by name, which the
+            # engine's remove-with-volumes leaves behind: name each one
+            with contextlib.suppress(EngineError):
+                anonymous = [name for name, _path in self.state(container_id).anonymous_volumes]
         with translate(f"remove {container_id[:12]}"):
             with contextlib.suppress(docker.errors.NotFound):
                 self.api.remove_container(container_id, force=True, v=volumes)
+        for name in anonymous:
+            with contextlib.suppress(EngineError):  # still used by another container: it stays
+                self.remove_volume(name)
 
     def rename(self, container_id: str, name: str) -> None:
         with translate(f"rename {container_id[:12]}"):

@@ -283,17 +283,9 @@ def _take_down(
     stop_containers(
         engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES]
     )
-    anonymous: list[str] = []
     for o in containers:
-        if volumes:
-            # a volume handed over by a recreate is mounted by name, which the
-            # engine's remove-with-volumes leaves: name them all explicitly
-            with contextlib.suppress(EngineError):
-                anonymous += [name for name, _path in engine.state(o.id).anonymous_volumes]
         engine.remove(o.id, volumes=volumes)
         printer.event("service_stopped", service=o.service)
-    for name in anonymous:
-        engine.remove_volume(name)
     if networks:
         for net in engine.project_networks(project):
             engine.remove_network(net)

@@ -269,7 +269,11 @@ class LiveReload:
         if cid is None:
             return None
         t0 = time.perf_counter()
-        s.printer.event("action_started", service=service, action="sync (level)", paths=[], count=0)
+        root = str(cfg.root)
+        pending = [_display(p, root) for p in sorted(batch.paths)]
+        s.printer.event(
+            "action_started", service=service, action="sync (level)", paths=pending, count=len(pending)
+        )
         try:
             result = reconcile(
                 cfg,
@@ -285,8 +289,8 @@ class LiveReload:
                 "action_finished",
                 service=service,
                 action="sync (level)",
-                paths=[],
-                count=0,
+                paths=pending,
+                count=len(pending),
                 duration_ms=int((time.perf_counter() - t0) * 1000),
                 ok=False,
                 error=str(e),
@@ -295,7 +299,6 @@ class LiveReload:
             # the app must not stay down because the sync before its restart failed
             return [st for st in steps if st.kind in ("restart", "signal")]
         changed = sorted(p for paths in result.changed.values() for p in paths)
-        root = str(cfg.root)
         s.printer.event(
             "action_finished",
             service=service,

@@ -75,6 +75,7 @@ def test_bad_input_is_one_line_with_what_to_do(tmp_project, args, words):
     assert words in line
 
 
+@pytest.mark.docker
 def test_q_after_ps_is_ps_quiet_not_devrun_quiet(tmp_project):
     folder = tmp_project("name: tnocontainersq\nservices:\n  app:\n    image: busybox:stable\n")
     result = devrun("ps", "-q", cwd=folder)

@@ -71,7 +71,10 @@ def cat(docker_client, project: str, path: str) -> str | None:
         return None
     try:
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-            member = tar.getmembers()[0]
+            members = tar.getmembers()
+            if not members:
+                return "<changing>"  # read while devrun deletes it
+            member = members[0]
             return tar.extractfile(member).read().decode() if member.isfile() else "<dir>"
     except tarfile.ReadError:
         return "<changing>"  # read while devrun deletes it

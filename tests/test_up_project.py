@@ -152,8 +152,11 @@ def test_sigint_stops_everything_and_exits_130(tmp_project, project_name, docker
     cwd = tmp_project(one_app(project_name, "echo started; exec sleep 1000", "    stop_grace_period: 3s\n"))
     proc = up_foreground(cwd)
     try:
-        seen = events_until(proc, lambda ev: ev[-1].get("line") == "started")
-        assert any(e["event"] == "ready" for e in seen)
+        # the app's first line may arrive before or after `ready`: wait for both
+        events_until(
+            proc,
+            lambda ev: any(e["event"] == "ready" for e in ev) and any(e.get("line") == "started" for e in ev),
+        )
         # a second up for the same project is refused while this one runs
         second = devrun("up", "-d", cwd=cwd)
         assert (
