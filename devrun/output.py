@@ -18,6 +18,7 @@ import base64
 import json
 import os
 import re
+import shutil
 import sys
 import threading
 from datetime import UTC, datetime
@@ -60,6 +61,7 @@ EVENTS: dict[str, dict[str, str]] = {
 _COLOURS = ("36", "33", "32", "35", "34", "91", "96", "93", "92", "95", "94")
 DIM, RED, YELLOW, RESET = "\x1b[2m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
 BOLD = "\x1b[1m"
+CLEAR_LINE = "\r\x1b[K"  # back to the line's start and erase it: the build progress line
 OWN_PREFIX = "devrun"
 
 # Fields whose exact bytes a consumer may act on (open the file, compare the line):
@@ -73,6 +75,7 @@ _UNSAFE = re.compile(f"[{_CONTROL}]")
 # an SGR (colour) sequence, matched whole so that it can be kept or dropped, or one unsafe character
 _SGR_OR_UNSAFE = re.compile(f"\x1b\\[[0-9;:]*m|[{_CONTROL}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SGR = re.compile("\x1b\\[[0-9;:]*m")
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -184,6 +187,10 @@ class Printer:
         self._lock = threading.Lock()
         self._width = len(OWN_PREFIX)
         self._colours: dict[str, str] = {}
+        # on a terminal a build's transcript is one line that keeps changing;
+        # the next ordinary line wipes it (a failed build's error quotes its tail)
+        self._collapse_builds = not json_mode and hasattr(self.out, "isatty") and self.out.isatty()
+        self._progress_shown = False
 
     def set_services(self, services: list[str]) -> None:
         """Fix prefix width and colours up front so columns line up."""
@@ -200,6 +207,9 @@ class Printer:
             return
         if self.quiet and stream == "build":
             return  # a build's transcript is progress; a failing build still reports its step and tail
+        if stream == "build" and self._collapse_builds:
+            self._progress(self._prefix(service), terminal_safe(line, keep_colour=False))
+            return
         text = terminal_safe(line, keep_colour=self.color)
         if self.color and "\x1b" in text:
             text += RESET  # a colour the line left open ends with it, not on the next prefix
@@ -251,6 +261,17 @@ class Printer:
             return RED + BOLD
         return BOLD if hasattr(stream, "isatty") and stream.isatty() else ""
 
+    def _progress(self, prefix: str, text: str) -> None:
+        room = max(10, shutil.get_terminal_size().columns - len(_SGR.sub("", prefix)) - 2)
+        line = f"{CLEAR_LINE}{prefix} {text[:room]}"
+        with self._lock:
+            try:
+                self.out.write(line)
+                self.out.flush()
+                self._progress_shown = True
+            except (BrokenPipeError, ValueError):
+                pass
+
     def _line(self, stream: TextIO, prefix: str, text: str, style: str = "") -> None:
         if style and (self.color or style == BOLD):
             line = f"{style}{prefix} {text}{RESET}\n"
@@ -258,6 +279,10 @@ class Printer:
             line = f"{prefix} {text}\n"
         with self._lock:
             try:
+                if self._progress_shown:
+                    self.out.write(CLEAR_LINE)
+                    self.out.flush()
+                    self._progress_shown = False
                 stream.write(line)
                 stream.flush()
             except (BrokenPipeError, ValueError):

@@ -82,3 +82,29 @@ def test_threads_never_interleave_lines():
         t.join()
     lines = out.getvalue().splitlines()
     assert len(lines) == 1200 and all(re.fullmatch(r"s\d\s+\| s\d line \d+", line) for line in lines)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_a_build_transcript_is_one_changing_line():
+    out = _Terminal()
+    p = Printer(color=False, out=out, err=out)
+    p.set_services(["web"])
+    for n in range(3):
+        p.log("web", "build", f"Step {n}/3 : RUN something")
+    p.info("web started")
+    text = out.getvalue()
+    assert text.count("\n") == 1  # only the info line ends a line
+    assert text.count("\r\x1b[K") == 4  # each step redraws; the info line wipes the last
+    assert text.endswith("devrun | web started\n")
+
+
+def test_in_a_pipe_a_build_transcript_is_every_line():
+    out = io.StringIO()
+    p = Printer(color=False, out=out, err=out)
+    for n in range(3):
+        p.log("web", "build", f"Step {n}/3")
+    assert out.getvalue().count("\n") == 3 and "\r" not in out.getvalue()
