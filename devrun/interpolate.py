@@ -89,6 +89,7 @@ def _expand(body: str, env: Mapping[str, str]) -> str:
     return value  # type: ignore[return-value]
 
 
+_NAME_LINE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*$")
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
 
@@ -104,6 +105,12 @@ def parse_env_file(
     text = path.read_text(encoding="utf-8", errors="replace")
     for lineno, raw in enumerate(text.splitlines(), 1):
         if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        bare = _NAME_LINE.match(raw)
+        if bare and bare.group(1) != "export":
+            # a name alone takes the value from the environment, as compose reads it
+            if env is not None and bare.group(1) in env:
+                values[bare.group(1)] = env[bare.group(1)]
             continue
         m = _ENV_LINE.match(raw)
         if not m:

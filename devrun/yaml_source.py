@@ -252,9 +252,11 @@ class _Builder:
             key = "null" if key is None else str(key).lower() if isinstance(key, bool) else str(key)
             kloc = (*loc, key)
             mine = id(knode) in written
-            if key in out and mine and key not in from_merge:
+            if key in out and not mine:
+                continue  # of two merged mappings, the first listed wins (YAML's merge key)
+            if key in out and key not in from_merge:
                 raise self.error(knode, kloc, f"duplicate key '{key}'; keep one")
-            # a key written here overrides the same key from `<<`; later merged keys win over earlier
+            # a key written here overrides the same key from `<<`
             (from_merge.add if not mine else from_merge.discard)(key)
             out.key_at[key] = self.at(knode)
             out.at[key] = self.at(vnode)

@@ -380,6 +380,37 @@ configs:
         },
     ),
     Case(
+        "anchors-first-wins-extends-reset-override",
+        {
+            "compose.yaml": """\
+x-a: &a
+  image: busybox:stable
+  environment: {A: a, S: a}
+  command: ["a"]
+x-b: &b
+  image: python:3.11-slim
+  environment: {B: b, S: b}
+  working_dir: /b
+services:
+  one:
+    <<: [*a, *b]
+    working_dir: /own
+  two:
+    extends: one
+    environment: !override {ONLY: two}
+    command: !reset null
+  three:
+    image: busybox:stable
+    environment: [X=1]
+    healthcheck:
+      test: curl -f http://localhost || exit 1
+    volumes:
+      - {type: bind, source: ~/data, target: /data}
+""",
+            "compose.override.yaml": "services:\n  three:\n    environment: {Y: '2'}\n    healthcheck: {interval: 3s}\n",
+        },
+    ),
+    Case(
         "project-name-from-env",
         {"compose.yaml": "name: written\nservices:\n  a: {image: busybox:stable}\n"},
         env={"COMPOSE_PROJECT_NAME": "from_env"},

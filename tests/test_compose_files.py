@@ -203,3 +203,27 @@ def test_doctor_checks_a_compose_project(tmp_path) -> None:
     assert "Traceback" not in result.stderr
     assert "only machine checks ran" not in result.stdout
     assert "project" in result.stdout and "1 service" in result.stdout, result.stdout
+
+
+def test_env_file_name_alone_takes_the_shell_value(tmp_path) -> None:
+    write(
+        tmp_path,
+        {
+            "compose.yaml": SVC + "    env_file: app.env\n",
+            "app.env": "FROM_SHELL\nUNSET_HERE\nexport A=1\nB=${A}-x\n",
+        },
+    )
+    cfg = loader.load(None, start=tmp_path, environ={**ENV, "FROM_SHELL": "yes"})
+    assert cfg.project.services["web"].environment == {"FROM_SHELL": "yes", "A": "1", "B": "1-x"}
+
+
+def test_first_of_several_merged_anchors_wins(tmp_path) -> None:
+    write(
+        tmp_path,
+        {
+            "devrun.yaml": "x-a: &a {image: a, user: a}\nx-b: &b {image: b, working_dir: /b}\n"
+            "services:\n  web:\n    <<: [*a, *b]\n    user: own\n",
+        },
+    )
+    web = loader.load(None, start=tmp_path, environ=ENV).project.services["web"]
+    assert (web.image, web.user, web.working_dir) == ("a", "own", "/b")

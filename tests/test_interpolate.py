@@ -120,7 +120,13 @@ def test_env_file_forms(tmp_path: Path) -> None:
     }
 
 
-@pytest.mark.parametrize("line", ["=x", "export", "just words", "1ABC=x", "KEY", "-KEY=1"])
+def test_env_file_name_alone_takes_the_environment_value(tmp_path: Path) -> None:
+    """As compose reads env files: `KEY` alone is KEY's value in the environment, or nothing."""
+    path = write(tmp_path, "a.env", "KEY\nUNSET\n")
+    assert parse_env_file(path, {"KEY": "from-env"}) == ({"KEY": "from-env"}, [])
+
+
+@pytest.mark.parametrize("line", ["=x", "export", "just words", "1ABC=x", "-KEY=1"])
 def test_env_file_bad_lines(tmp_path: Path, line: str) -> None:
     path = write(tmp_path, "bad.env", f"GOOD=1\n{line}\n")
     values, problems = parse_env_file(path)
