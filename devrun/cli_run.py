@@ -105,7 +105,7 @@ def up_cmd(
     no_recreate: Annotated[
         bool,
         typer.Option(
-            "--no-recreate", help="Keep existing containers even when the config changed (with -d)."
+            "--no-recreate", help="Keep existing containers even when the config changed."
         ),
     ] = False,
     remove_orphans: Annotated[
@@ -149,8 +149,6 @@ def up_cmd(
     _exclusive((build, "--build"), (no_build, "--no-build"))
     _exclusive((force_recreate, "--force-recreate"), (no_recreate, "--no-recreate"))
     _exclusive((detach, "--detach/--wait"), (abort, "--abort-on-container-exit/--exit-code-from"))
-    if no_recreate and not detach:
-        raise UsageError("--no-recreate works with -d (or --wait); add -d")
     cfg, g = load(ctx, file, project)
     chosen = check_services(cfg, services)
     if exit_code_from:
@@ -166,7 +164,7 @@ def up_cmd(
         project_ops.remove_orphans(engine, cfg, printer, timeout)
     if force_recreate:
         project_ops.force_recreate(engine, cfg, order, printer, timeout)
-    if no_recreate:
+    if no_recreate and detach:
         kept = project_ops.start_existing(engine, cfg, order)
         chosen = [s for s in order if s not in kept]
         cfg = project_ops.without_deps(cfg)
@@ -189,6 +187,8 @@ def up_cmd(
         extend=hook,
         before_start=before_start,
         engine=engine,
+        no_recreate=no_recreate,
+        stop_timeout=timeout,
     )
     if code == 0 and wait:
         project_ops.wait_ready(engine, cfg, order, wait_timeout)

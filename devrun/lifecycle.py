@@ -216,6 +216,7 @@ def converge_project(
     printer: Printer,
     *,
     force_build: bool = False,
+    no_recreate: bool = False,
     on_started: Callable[[str, str], None] = lambda s, c: None,
     before_start: Callable[[str, str], None] | None = None,
 ) -> dict[str, str]:
@@ -229,7 +230,7 @@ def converge_project(
         if note:
             printer.warn(note)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
-    steps = plan.converge(desired, engine.project_containers(cfg.name))
+    steps = plan.converge(desired, engine.project_containers(cfg.name), no_recreate=no_recreate)
     return apply(engine, cfg, steps, printer, on_started, before_start, started=set(services))
 
 

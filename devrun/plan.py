@@ -266,10 +266,15 @@ class Step:
 
 
 def converge(
-    desired: dict[str, ContainerSpec], observed: list[Observed], *, remove_orphans: bool = False
+    desired: dict[str, ContainerSpec],
+    observed: list[Observed],
+    *,
+    remove_orphans: bool = False,
+    no_recreate: bool = False,
 ) -> list[Step]:
     """Steps that make `observed` match `desired`, in the order of `desired`
-    (start order), removals of extra containers first."""
+    (start order), removals of extra containers first. `no_recreate`
+    (compose's `up --no-recreate`) keeps a container whose config changed."""
     by_service: dict[str, list[Observed]] = {}
     for o in observed:
         by_service.setdefault(o.service, []).append(o)
@@ -290,7 +295,7 @@ def converge(
             steps.append(Step("create", service, spec))
             continue
         current = found[0]
-        if current.config_hash != config_hash(spec):
+        if current.config_hash != config_hash(spec) and not no_recreate:
             steps.append(Step("recreate", service, spec, current.id))
         elif current.state in RUNNING_STATES:
             steps.append(Step("keep", service, spec, current.id))

@@ -115,6 +115,7 @@ class Session:
         self._stopped_outside: set[str] = set()
         # services stopped from outside (`docker stop`): devrun does not start them
         self.stopped_by_user: set[str] = set()
+        self.stop_timeout: float | None = None  # `up -t`: overrides every service's stop_grace_period
         self._died_at: dict[str, float] = {}
         self._started_at: dict[str, float] = {}
         self._attempts: dict[str, int] = {}
@@ -145,6 +146,13 @@ class Session:
 
     def on(self, msg_type: type, handler: Callable[[Any], None]) -> None:
         self.handlers[msg_type] = handler
+
+    def grace(self, service: str) -> float:
+        """How long a stop waits before the engine kills: `up -t`, else the service's stop_grace_period."""
+        if self.stop_timeout is not None:
+            return self.stop_timeout
+        svc = self.cfg.project.services.get(service)
+        return svc.stop_grace_period if svc else 10.0
 
     def expect_stop(self, container_id: str) -> None:
         """A stop devrun itself causes (rebuild, reload): not a crash to report."""
@@ -378,8 +386,7 @@ class Session:
 
     def _on_stop_now(self, _msg: StopNow) -> None:
         # on the loop, after any ContainerReplaced queued before: the current containers
-        grace = {n: s.stop_grace_period for n, s in self.cfg.project.services.items()}
-        targets = [(cid, grace.get(s, 10.0)) for s, cid in self.containers.items()]
+        targets = [(cid, self.grace(s)) for s, cid in self.containers.items()]
         if targets:
             longest = max(g for _, g in targets)
             self.printer.info(f"stopping {', '.join(self.containers)}: stop signal sent, up to {longest:g}s")
@@ -407,6 +414,8 @@ def up(
     engine: Engine | None = None,
     extend: Callable[[Session], None] | None = None,
     before_start: Callable[..., None] | None = None,
+    no_recreate: bool = False,
+    stop_timeout: float | None = None,
 ) -> int:
     """Bring the project up; unless detached, stream logs until stopped.
     `extend(session)` runs before the loop starts (the hook for watching)."""
@@ -416,6 +425,7 @@ def up(
     with ProjectLock(cfg.name):
         since = time.time()
         session = Session(cfg, engine, printer, order)
+        session.stop_timeout = stop_timeout
         started: dict[str, str] = {}
 
         def on_started(service: str, cid: str) -> None:
@@ -440,7 +450,14 @@ def up(
             )
             session.before_start = hook
             session.containers = lifecycle.converge_project(
-                engine, cfg, services, printer, force_build=build, on_started=on_started, before_start=hook
+                engine,
+                cfg,
+                services,
+                printer,
+                force_build=build,
+                no_recreate=no_recreate,
+                on_started=on_started,
+                before_start=hook,
             )
             if detach:
                 printer.event("ready", services=order)
@@ -455,8 +472,7 @@ def up(
                 if running
                 else "interrupted; nothing was started"
             )
-            grace = {n: s.stop_grace_period for n, s in cfg.project.services.items()}
-            lifecycle.stop_containers(engine, [(cid, grace.get(s, 10.0)) for s, cid in running.items()])
+            lifecycle.stop_containers(engine, [(cid, session.grace(s)) for s, cid in running.items()])
             for s in running:
                 printer.event("service_stopped", service=s)
             return EXIT_SIGTERM if interrupted and interrupted[0] == signal.SIGTERM else EXIT_SIGINT

@@ -320,3 +320,31 @@ services:
     label = f"dev.devrun.project={project_name}"
     assert docker_client.containers.list(all=True, filters={"label": label}) == []
     assert docker_client.networks.list(filters={"label": label}) == []
+
+
+def test_no_recreate_attached_keeps_the_changed_container_and_t_bounds_the_stop(
+    tmp_project, project_name, docker_client
+):
+    # the app ignores SIGTERM: only the engine's kill after the grace period ends it
+    script = "trap '' TERM; echo started; while :; do sleep 0.1; done"
+    cwd = tmp_project(one_app(project_name, script, "    stop_grace_period: 30s\n"))
+    assert devrun("up", "-d", cwd=cwd).returncode == 0
+    first = docker_client.containers.get(f"{project_name}-app").id
+    (cwd / "devrun.yaml").write_text((cwd / "devrun.yaml").read_text().replace("30s", "20s"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devrun", "up", "--json", "--no-recreate", "-t", "1"],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        events_until(proc, lambda ev: any(e["event"] == "ready" for e in ev))
+        assert docker_client.containers.get(f"{project_name}-app").id == first  # not recreated
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert time.monotonic() - t0 < 8  # -t 1, not the 20 s grace period
+    finally:
+        if proc.poll() is None:
+            proc.kill()
