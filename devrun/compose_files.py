@@ -86,6 +86,7 @@ def load(
         compose=True,
     )
     loaded.files = list(files)
+    loaded.options = options
     loaded.notes = resolved.notes + loaded.notes
     return loaded
 

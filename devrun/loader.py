@@ -43,6 +43,8 @@ class LoadedConfig:
     # keys read but not applied, and risky settings a compose file asks for: say them once
     notes: list[str] = field(default_factory=list)
     compose: bool = False
+    # compose's command-line options the files were read with (profiles, env files), for reload
+    options: Any = None
 
 
 def find_config(start: Path | None = None, explicit: str | Path | None = None) -> Path:
@@ -91,6 +93,16 @@ def config_exists(start: Path | None = None, environ: dict[str, str] | None = No
     if compose_files.find_files(here, environ):
         return True
     return any((folder / n).is_file() for folder in (here, *here.parents) for n in CONFIG_NAMES)
+
+
+def reload(old: LoadedConfig, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """The same files read again, with the same options and project name."""
+    if old.compose:
+        from devrun import compose_files
+
+        env = dict(os.environ if environ is None else environ)
+        return compose_files.load(old.files, project_name=old.name, options=old.options, environ=env)
+    return load_file(old.file, project_name=old.name, environ=environ)
 
 
 def is_compose_name(path: Path) -> bool:

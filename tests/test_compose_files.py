@@ -227,3 +227,20 @@ def test_first_of_several_merged_anchors_wins(tmp_path) -> None:
     )
     web = loader.load(None, start=tmp_path, environ=ENV).project.services["web"]
     assert (web.image, web.user, web.working_dir) == ("a", "own", "/b")
+
+
+def test_reload_reads_the_same_files_with_the_same_options(tmp_path) -> None:
+    write(
+        tmp_path,
+        {
+            "a.yaml": SVC + "  dbg:\n    image: busybox:stable\n    profiles: [debug]\n",
+            "b.yaml": "services:\n  web:\n    environment: {V: '1'}\n",
+        },
+    )
+    files = [str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml")]
+    cfg = loader.load(files, environ=ENV, options=Options(profiles=["debug"]))
+    write(tmp_path, {"b.yaml": "services:\n  web:\n    environment: {V: '2'}\n"})
+    again = loader.reload(cfg, environ=ENV)
+    assert sorted(again.project.services) == ["dbg", "web"]
+    assert again.project.services["web"].environment == {"V": "2"}
+    assert set(again.sources) >= {tmp_path / "a.yaml", tmp_path / "b.yaml"}
