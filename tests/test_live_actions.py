@@ -231,12 +231,15 @@ def test_change_during_slow_exec_gets_exactly_one_follow_up(live):
 
 def test_ps_counts_devrun_restarts(live):
     """devrun restarts apps itself (process mode) so the engine's RestartCount
-    stays 0; ps counts them from the engine's event history."""
+    stays 0; ps counts them from the engine's event history. That history is
+    the engine's last 256 events of all containers, so on a busy engine the
+    oldest restarts drop out of it: the count is at least the last one."""
     up, folder = live
     up.settle()
-    restarts = len([a for a in up.actions("app") if a["action"].startswith("restart")])
-    assert restarts >= 1
+    before = len(up.of("action_finished", action="restart (process)"))
+    (folder / "src/code/main.txt").write_text("counted")  # one restart just now, inside the history
+    up.wait_for("action_finished", action="restart (process)", count=before + 1)
     result = devrun("ps", "--json", "-p", up.project, cwd=folder)
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
-    assert row["restart_count"] >= restarts and row["restart_mode"] == "process"
+    assert row["restart_count"] >= 1 and row["restart_mode"] == "process"
