@@ -4,116 +4,23 @@ the rest of devrun sees a single shape."""
 
 from __future__ import annotations
 
-import math
 import re
-import shlex
-import signal as _signal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from devrun.config_values import (  # noqa: F401 - parse_duration and MAX_DURATION are imported from here
+    MAX_DURATION,
+    _as_list,
+    _env_map,
+    _scalar_text,
+    _shell_command,
+    _split_command,
+    normalise_signal,
+    parse_duration,
+)
+
 Action = Literal["restart", "signal", "exec", "sync", "sync+restart", "sync+exec", "rebuild"]
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
-
-
-def parse_duration(value: Any) -> float:
-    """'1m30s', '300ms', '5s', 5 or 2.5 (seconds) -> seconds."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return _bounded(float(value), value)
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
-    text = value.strip()
-    pos, total = 0, 0.0
-    for m in _DURATION_PART.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not text or pos != len(text):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s', '300ms' or '1m30s'")
-    return _bounded(total, value)
-
-
-MAX_DURATION = 86400.0
-
-
-def _bounded(seconds: float, shown: Any) -> float:
-    # .inf/.nan are YAML floats, and huge values overflow engine timeouts later
-    if not math.isfinite(seconds) or seconds > MAX_DURATION:
-        raise ValueError(f"{shown!r} is not a usable duration; keep it finite and at most 24h")
-    return seconds
-
-
-def normalise_signal(value: Any) -> str:
-    """'HUP', 'sighup', 'SIGHUP' or 1 -> 'SIGHUP'; anything else is refused."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        try:
-            return _signal.Signals(value).name
-        except ValueError:
-            raise ValueError(f"{value} is not a signal number") from None
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
-    name = value.strip().upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    if name not in _signal.Signals.__members__:
-        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
-    return name
-
-
-def _split_command(value: Any) -> Any:
-    # compose splits a string command like a shell would, without running a shell
-    if isinstance(value, str):
-        try:
-            return shlex.split(value)
-        except ValueError as e:
-            raise ValueError(f"cannot split command {value!r}: {e}") from None
-    return value
-
-
-def _shell_command(value: Any) -> Any:
-    # a string exec command is a shell snippet: pipes and && work as typed
-    if isinstance(value, str):
-        return ["/bin/sh", "-c", value]
-    return value
-
-
-def _as_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [value]
-    return value
-
-
-def _env_map(value: Any) -> Any:
-    if value is None:
-        return {}
-    if isinstance(value, list):
-        out: dict[str, Any] = {}
-        for item in value:
-            if not isinstance(item, str):
-                raise ValueError(f"environment entries are KEY=VALUE strings, got {item!r}")
-            key, sep, val = item.partition("=")
-            if not key:
-                raise ValueError(f"environment entry {item!r} has no name before '='")
-            out[key] = val if sep else None
-        return out
-    if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if isinstance(v, dict | list):
-                raise ValueError(f"environment value of {k} must be a string, number or boolean")
-            if isinstance(v, bool):
-                v = "true" if v else "false"
-            out[str(k)] = None if v is None else str(v)
-        return out
-    return value
-
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 SignalName = Annotated[str, BeforeValidator(normalise_signal)]
@@ -123,15 +30,6 @@ StrList = Annotated[list[str], BeforeValidator(_as_list)]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-def _scalar_text(value: Any) -> Any:
-    # YAML reads 1000 and 3.10 as numbers; compose-style files mean the text
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return value
 
 
 class BuildSpec(Strict):
@@ -212,7 +110,9 @@ def _mount(value: Any) -> Any:
         options = mode.split(",") if mode else []
         wrong = [o for o in options if o not in MOUNT_OPTIONS]
         if wrong:
-            raise ValueError(f"mount mode {wrong[0]!r} in {value!r} must be 'ro' or 'rw' (or z, Z, cached, nocopy)")
+            raise ValueError(
+                f"mount mode {wrong[0]!r} in {value!r} must be 'ro' or 'rw' (or z, Z, cached, nocopy)"
+            )
         if not dst.startswith("/"):
             raise ValueError(f"mount target {dst!r} in {value!r} must be an absolute container path")
         kind = "bind" if src and (src.startswith((".", "/", "~"))) else "volume"
