@@ -163,6 +163,9 @@ def apply(
                 printer.info(f"recreating {step.service} (config changed)")
                 cid = replace_container(engine, step.spec, cid, before_start)
             elif step.kind == "create":
+                # by name first: an interrupt between the engine's create and the id coming back
+                # must still remove what was created
+                created.append(step.spec.name)
                 cid = engine.create(step.spec)
                 created.append(cid)
                 if before_start is not None:

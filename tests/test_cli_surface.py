@@ -58,7 +58,6 @@ def test_help_lists_up_down_ps_logs_first_without_type_names():
         (("kill", "-s", "NOPE"), "--signal NOPE"),
         (("up", "--build", "--no-build"), "--build and --no-build"),
         (("up", "-d", "--abort-on-container-exit"), "cannot be used together"),
-        (("up", "--no-recreate"), "--no-recreate"),
         (("run", "--rm", "-d", "app"), "--rm and -d"),
         (("run", "nosuch"), "no service named nosuch"),
         (("exec", "-e", "=x", "app", "ls"), "-e =x"),
