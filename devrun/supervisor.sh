@@ -59,8 +59,9 @@ while [ -e /.devrun-hold ] && [ "$held" -lt 600 ] && [ -z "$want_stop" ]; do
   held=$((held + 1))
 done
 rm -f /.devrun-hold 2>/dev/null
+# stopped before the app ever ran: the code a TERM-ed app would give
 if [ -n "$want_stop" ]; then
-  exit 0
+  exit 143
 fi
 
 start_app "$@"
