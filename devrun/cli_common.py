@@ -56,6 +56,24 @@ TimeoutOpt = Annotated[
 ]
 
 IndexOpt = Annotated[int, typer.Option("--index", metavar="N", help="Container index (devrun runs one).")]
+# exec and run take these alike, as compose does
+EnvOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--env",
+        "-e",
+        metavar="KEY=VALUE",
+        help="Set an environment variable (repeatable).",
+        show_default=False,
+    ),
+]
+UserOpt = Annotated[
+    str | None, typer.Option("--user", "-u", metavar="USER", help="Run as this user.", show_default=False)
+]
+WorkdirOpt = Annotated[
+    str | None,
+    typer.Option("--workdir", "-w", metavar="DIR", help="Working directory.", show_default=False),
+]
 
 
 def one_index(index: int) -> None:

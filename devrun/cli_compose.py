@@ -15,12 +15,15 @@ import typer
 
 from devrun import __version__
 from devrun.cli_common import (
+    EnvOpt,
     FileOpt,
     IndexOpt,
     JsonOpt,
     ProjectOpt,
     ServicesArg,
     TimeoutOpt,
+    UserOpt,
+    WorkdirOpt,
     load,
     one_index,
     printer_for,
@@ -51,23 +54,9 @@ def run_cmd(
     detach: Annotated[
         bool, typer.Option("--detach", "-d", help="Run in the background; print its name.")
     ] = False,
-    env: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--env",
-            "-e",
-            metavar="KEY=VALUE",
-            help="Set an environment variable (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", metavar="USER", help="Run as this user.", show_default=False)
-    ] = None,
-    workdir: Annotated[
-        str | None,
-        typer.Option("--workdir", "-w", metavar="DIR", help="Working directory.", show_default=False),
-    ] = None,
+    env: EnvOpt = None,
+    user: UserOpt = None,
+    workdir: WorkdirOpt = None,
     no_tty: Annotated[bool, typer.Option("--no-TTY", "-T", help="No pseudo-terminal.")] = False,
     no_deps: Annotated[
         bool, typer.Option("--no-deps", help="Do not start the service's dependencies.")

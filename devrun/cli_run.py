@@ -17,12 +17,15 @@ from typing import Annotated
 import typer
 
 from devrun.cli_common import (
+    EnvOpt,
     FileOpt,
     IndexOpt,
     JsonOpt,
     ProjectOpt,
     ServicesArg,
     TimeoutOpt,
+    UserOpt,
+    WorkdirOpt,
     globals_,
     load,
     one_index,
@@ -104,9 +107,7 @@ def up_cmd(
     ] = False,
     no_recreate: Annotated[
         bool,
-        typer.Option(
-            "--no-recreate", help="Keep existing containers even when the config changed."
-        ),
+        typer.Option("--no-recreate", help="Keep existing containers even when the config changed."),
     ] = False,
     remove_orphans: Annotated[
         bool, typer.Option("--remove-orphans", help="Remove containers of services no longer in the config.")
@@ -599,23 +600,9 @@ def exec_cmd(
         bool, typer.Option("--no-TTY", "-T", help="No pseudo-terminal (stdin still piped).")
     ] = False,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
-    user: Annotated[
-        str | None, typer.Option("--user", "-u", metavar="USER", help="Run as this user.", show_default=False)
-    ] = None,
-    workdir: Annotated[
-        str | None,
-        typer.Option("--workdir", "-w", metavar="DIR", help="Working directory.", show_default=False),
-    ] = None,
-    env: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--env",
-            "-e",
-            metavar="KEY=VALUE",
-            help="Set an environment variable (repeatable).",
-            show_default=False,
-        ),
-    ] = None,
+    user: UserOpt = None,
+    workdir: WorkdirOpt = None,
+    env: EnvOpt = None,
     privileged: Annotated[bool, typer.Option("--privileged", help="Extended privileges.")] = False,
     index: IndexOpt = 1,
     file: FileOpt = None,
