@@ -31,6 +31,7 @@ from devrun.sync import (
     initial_plan,
     max_file_bytes,
     top_most,
+    write_tar,
 )
 from devrun.tree import TreeEntry, digest_file, host_entry
 from devrun.watch_rules import Router, WatchSpec, split_glob
@@ -192,8 +193,6 @@ def warn_skipped(printer, service: str, sp: SyncPlan) -> None:
 
 def copy_into(engine, cid: str, copies: list[tuple[str, str]]) -> None:
     if copies:
-        from devrun.sync import write_tar
-
         with write_tar(SyncPlan(copies=copies)) as data:
             engine.put_archive(cid, "/", data)
 
@@ -260,6 +259,10 @@ def _apply_with_start(
     else:
         for _target, diff in diffs:
             copy_into(engine, cid, diff.copies)
+        # copied already: only a path whose type changed goes again, after its delete
+        diffs = [
+            (t, TreeDiff([c for c in d.copies if _inside(c[1], d.deletes)], d.deletes)) for t, d in diffs
+        ]
     engine.start(cid)
     try:
         _apply_diffs(engine, printer, service, cid, diffs)
@@ -352,7 +355,8 @@ def reconcile(
         f"{service}: brought level with the host: {out.copied} path(s) copied, {out.deleted} deleted "
         f"in {int((time.perf_counter() - t0) * 1000)} ms"
     )
-    deleted = [p for target, d in diffs for p in d.deletes]
+    # a path whose type changed was deleted only to be copied again: not a loss to warn about
+    deleted = [p for _t, d in diffs for p in d.deletes if p not in {dest for _h, dest in d.copies}]
     if deleted:
         # the one place devrun removes files it did not write: say which, and how to keep them
         printer.warn(
