@@ -237,6 +237,15 @@ def converge_project(
     return apply(engine, cfg, steps, printer, on_started, before_start, started=set(services))
 
 
+def grace(cfg: LoadedConfig, service: str, timeout: float | None = None) -> float:
+    """How long a stop waits before the engine kills: `-t` when given, else
+    the service's stop_grace_period."""
+    if timeout is not None:
+        return timeout
+    svc = cfg.project.services.get(service)
+    return svc.stop_grace_period if svc else 10.0
+
+
 def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:
     """Stop (container id, grace) pairs in parallel: graceful, then the engine kills."""
     if not targets:

@@ -79,20 +79,12 @@ def remove_oneoffs(engine: Engine, project: str, *, volumes: bool = False) -> No
         engine.remove(o.id, volumes=volumes)
 
 
-def grace(cfg: LoadedConfig, service: str, timeout: float | None) -> float:
-    """`-t` when given, else the service's stop_grace_period."""
-    if timeout is not None:
-        return timeout
-    svc = cfg.project.services.get(service)
-    return svc.stop_grace_period if svc else 10.0
-
-
 def remove_orphans(engine: Engine, cfg: LoadedConfig, printer: Printer, timeout: float | None) -> None:
     """Containers of services no longer in the config (not one-offs)."""
     orphans = [
         o for o in engine.project_containers(cfg.name) if o.service and o.service not in cfg.project.services
     ]
-    lifecycle.stop_containers(engine, [(o.id, grace(cfg, o.service, timeout)) for o in orphans])
+    lifecycle.stop_containers(engine, [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in orphans])
     for o in orphans:
         engine.remove(o.id)
         printer.info(f"removed orphan container {o.name}")
@@ -109,7 +101,7 @@ def force_recreate(
         return
     images = lifecycle.resolve_images(engine, cfg, sorted({o.service for o in found}), printer)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
-    lifecycle.stop_containers(engine, [(o.id, grace(cfg, o.service, timeout)) for o in found])
+    lifecycle.stop_containers(engine, [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in found])
     for o in found:
         printer.info(f"recreating {o.service} (--force-recreate)")
         lifecycle.replace_container(engine, desired[o.service], o.id, None)
@@ -135,7 +127,7 @@ def stop_services(
         for o in engine.project_containers(cfg.name)
         if o.service and (not services or o.service in services) and o.state in plan.RUNNING_STATES
     ]
-    lifecycle.stop_containers(engine, [(o.id, grace(cfg, o.service, timeout)) for o in running])
+    lifecycle.stop_containers(engine, [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in running])
     return running
 
 
@@ -165,7 +157,7 @@ def restart_services(
         if mode == "process":
             engine.restart_process(o.id)
         else:
-            engine.restart(o.id, grace(cfg, o.service, timeout))
+            engine.restart(o.id, lifecycle.grace(cfg, o.service, timeout))
         done.append((o, mode, int((time.monotonic() - t0) * 1000)))
     time.sleep(settle)
     failed = []

@@ -148,11 +148,7 @@ class Session:
         self.handlers[msg_type] = handler
 
     def grace(self, service: str) -> float:
-        """How long a stop waits before the engine kills: `up -t`, else the service's stop_grace_period."""
-        if self.stop_timeout is not None:
-            return self.stop_timeout
-        svc = self.cfg.project.services.get(service)
-        return svc.stop_grace_period if svc else 10.0
+        return lifecycle.grace(self.cfg, service, self.stop_timeout)
 
     def expect_stop(self, container_id: str) -> None:
         """A stop devrun itself causes (rebuild, reload): not a crash to report."""
