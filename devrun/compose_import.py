@@ -53,7 +53,6 @@ TOP_REASONS = {
 }
 
 
-
 def compose_key_reason(key: str, top_level: bool) -> str | None:
     """Why a compose key written into a devrun.yaml is not devrun's (one line),
     or None when it is not a compose key devrun knows a reason for."""
@@ -61,6 +60,7 @@ def compose_key_reason(key: str, top_level: bool) -> str | None:
         return "devrun's watch rules are the service's `watch:` list (`devrun init` translates develop.watch)"
     reasons = TOP_REASONS if top_level else SERVICE_REASONS
     return reasons.get(key) or (_reason(key, reasons) if key.startswith("x-") else None)
+
 
 @dataclass(frozen=True)
 class Skipped:

@@ -76,7 +76,13 @@ def test_init_from_dockerfile(tmp_path: Path) -> None:
     app = resolved(tmp_path)["services"]["app"]
     assert app["build"]["context"] == str(tmp_path)
     assert app["volumes"] == [
-        {"type": "bind", "source": str(tmp_path / "src"), "target": "/app/src", "read_only": False, "options": []}
+        {
+            "type": "bind",
+            "source": str(tmp_path / "src"),
+            "target": "/app/src",
+            "read_only": False,
+            "options": [],
+        }
     ]
     assert [(p["published"], p["target"]) for p in app["ports"]] == [(8000, 8000), (9000, 9000)]
     assert [r["action"] for r in app["watch"]] == ["restart", "rebuild"]
