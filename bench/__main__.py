@@ -105,7 +105,7 @@ def _versions(client: docker.DockerClient, compose_version: str) -> dict:
 
 def _devrun_settings() -> dict:
     try:
-        import devrun.watch as watch
+        import devrun.watch.watcher as watch
     except ImportError:
         return {}
     names = ("DEFAULT_QUIET", "DEFAULT_DRIP_QUIET", "DEFAULT_MAX_WAIT")

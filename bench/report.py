@@ -275,11 +275,11 @@ def _errors(results: dict) -> list[str]:
 
 
 def _devrun_setting(results: dict, name: str) -> float | None:
-    """A devrun.watch default in ms: from the run's metadata, else from the installed devrun."""
+    """A devrun.watch.watcher default in ms: from the run's metadata, else from the installed devrun."""
     value = (results["meta"].get("devrun_settings") or {}).get(name)
     if value is None:
         try:
-            import devrun.watch as watch
+            import devrun.watch.watcher as watch
         except ImportError:
             return None
         value = getattr(watch, name, None)

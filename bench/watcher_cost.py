@@ -65,7 +65,7 @@ def _proc_status(field: str) -> int:
 
 
 def measure_cost(root: Path, idle: float) -> dict:
-    from devrun.watch import Watcher, WatchSpec, count_inotify_watches
+    from devrun.watch.watcher import Watcher, WatchSpec, count_inotify_watches
 
     warnings: list[str] = []
     before = count_inotify_watches()
@@ -162,7 +162,7 @@ def measure_save_spans(rounds: int = 20) -> dict[str, dict[str, float]]:
     """Max and median ms between the first and last inotify event of one save."""
     from watchdog.observers.inotify_c import InotifyFD
 
-    from devrun.watch import DIR_MASK
+    from devrun.watch.watcher import DIR_MASK
 
     stamps: list[float] = []
 

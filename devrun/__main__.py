@@ -10,7 +10,7 @@ def main() -> None:
     try:
         # until the CLI installs its own handling: SIGTERM interrupts the imports too
         signal.signal(signal.SIGTERM, _terminated)
-        from devrun.cli import main as cli_main
+        from devrun.cli.main import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
     except _Terminated:

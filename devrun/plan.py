@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Literal
 
 from devrun import __version__, labels
-from devrun.config import Project, Service
+from devrun.config.model import Project, Service
 
 SUPERVISOR_ARGV0 = "devrun-supervisor"
 RUNNING_STATES = ("running", "restarting")
@@ -109,7 +109,7 @@ def container_labels(spec: ContainerSpec) -> dict[str, str]:
 
 @cache
 def supervisor_script(grace: float) -> str:
-    text = resources.files("devrun").joinpath("supervisor.sh").read_text()
+    text = resources.files("devrun").joinpath("engine", "supervisor.sh").read_text()
     body = "\n".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#"))
     return f"grace={grace:g}\n{body}\n"
 

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devrun.compose_translate import HEALTH_DEFAULTS
-from devrun.config import Healthcheck
+from devrun.config.compose_translate import HEALTH_DEFAULTS
+from devrun.config.model import Healthcheck
 
 FIELDS = (
     "image",

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from devrun.actions import ChangeBatch, ServiceWorker, plan_actions
-from devrun.config import WatchRule
+from devrun.config.model import WatchRule
+from devrun.session.actions import ChangeBatch, ServiceWorker, plan_actions
 
 
 def rule(action: str, **kw) -> WatchRule:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devrun.cli import hoist_global_flags
+from devrun.cli.main import hoist_global_flags
 from tests.conftest import devrun
 
 

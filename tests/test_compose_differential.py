@@ -24,8 +24,8 @@ from compose_diff import (
     from_devrun,
 )
 
-from devrun import loader
-from devrun.compose_files import Options
+from devrun.config import loader
+from devrun.config.compose_files import Options
 from devrun.errors import ConfigError
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "compose"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devrun import loader
-from devrun.compose_files import Options, find_files
+from devrun.config import loader
+from devrun.config.compose_files import Options, find_files
 from devrun.errors import ConfigError
 
 ENV = {"PATH": "/usr/bin:/bin", "HOME": "/root"}

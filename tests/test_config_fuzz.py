@@ -11,9 +11,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devrun.config import Project, Service, WatchRule
+from devrun.config.loader import LoadedConfig, load_file
+from devrun.config.model import Project, Service, WatchRule
 from devrun.errors import ConfigError
-from devrun.loader import LoadedConfig, load_file
 
 # keys devrun knows, so generated documents reach deep into the model
 KNOWN_KEYS = sorted(

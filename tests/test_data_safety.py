@@ -232,7 +232,7 @@ services:
 def test_guarded_delete_script_with_local_sh(tmp_path):
     import subprocess
 
-    from devrun.sync import guarded_delete_commands
+    from devrun.session.sync import guarded_delete_commands
 
     target, victim = tmp_path / "t", tmp_path / "victim"
     (target / "real").mkdir(parents=True)

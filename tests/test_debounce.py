@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devrun.debounce import Batch, Change, Debouncer
+from devrun.watch.debounce import Batch, Change, Debouncer
 
 
 def test_quiet_period_closes_a_batch():

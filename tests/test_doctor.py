@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from devrun import doctor, loader
+from devrun.cli import doctor
+from devrun.config import loader
 from devrun.errors import Problem
-from devrun.watch import Watcher
+from devrun.watch.watcher import Watcher
 from tests.conftest import BUSYBOX, devrun
 from tests.live_helpers import free_port
 
@@ -142,7 +143,7 @@ def test_planned_watch_dirs_match_the_watcher(tmp_project) -> None:
     (folder / "src" / ".gitignore").write_text("generated/\n")
     (folder / "src" / "generated" / "deep").mkdir(parents=True)
     cfg = loader.load(folder / "devrun.yaml")
-    from devrun.live import watch_specs
+    from devrun.session.live import watch_specs
 
     watcher = Watcher(watch_specs(cfg), lambda _batch: None, project_root=str(cfg.root))
     watcher.start()

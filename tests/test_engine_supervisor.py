@@ -9,8 +9,8 @@ import pytest
 from conftest import BUSYBOX, PYTHON
 
 from devrun import plan
-from devrun.config import Project
-from devrun.engine import Engine
+from devrun.config.model import Project
+from devrun.engine.docker import Engine
 from tests.live_helpers import wait_until
 
 APP = 'trap "echo got-HUP" HUP; echo "pid $$"; while :; do sleep 0.05; done'

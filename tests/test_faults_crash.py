@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from devrun.restart_policy import BACKOFF_MAX, restart_delay
+from devrun.session.restart_policy import BACKOFF_MAX, restart_delay
 from tests.conftest import BUSYBOX
 from tests.live_helpers import DevrunUp, wait_until
 

@@ -17,11 +17,11 @@ import time
 
 import pytest
 
-from devrun import loader
-from devrun.engine import EngineEvent
+from devrun.config import loader
+from devrun.engine.docker import EngineEvent
 from devrun.errors import EngineError
 from devrun.output import Printer
-from devrun.runner import Session, reconnect_delay
+from devrun.session.runner import Session, reconnect_delay
 from tests.conftest import BUSYBOX
 
 END = object()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from devrun.ignore import GitignoreCache, RuleIgnores, dockerignore_as_gitignore
-from devrun.watch_rules import Router, WatchSpec, split_glob
+from devrun.watch.ignore import GitignoreCache, RuleIgnores, dockerignore_as_gitignore
+from devrun.watch.rules import Router, WatchSpec, split_glob
 
 
 def _rules(patterns=(), files=(), use_gitignore=True) -> RuleIgnores:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from devrun.compose_import import translate
-from devrun.init import dockerfile_service, parse_dockerfile
+from devrun.cli.init import dockerfile_service, parse_dockerfile
+from devrun.config.compose_import import translate
 from tests.conftest import BUSYBOX, REPO, devrun
 
 PY_DOCKERFILE = """\

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from devrun.interpolate import InterpolationError, interpolate, parse_env_file
-from devrun.loader import load_file
+from devrun.config.interpolate import InterpolationError, interpolate, parse_env_file
+from devrun.config.loader import load_file
 
 ENV = {"SET": "value", "EMPTY": "", "OTHER": "other", "INNER": "SET"}
 

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from devrun.engine_wire import LINE_CONTINUES, MAX_LINE_CHARS, StreamLines, log_lines
+from devrun.engine.wire import LINE_CONTINUES, MAX_LINE_CHARS, StreamLines, log_lines
 from tests.conftest import BUSYBOX, LABEL_PROJECT, REPO
 
 STDOUT, STDERR = 1, 2
@@ -154,7 +154,7 @@ def test_exec_output_keeps_a_character_split_across_chunks():
 # own baseline, not from whatever this pytest process has allocated.
 MEASURE = """
 import json, resource, sys, time
-from devrun.engine import Engine
+from devrun.engine.docker import Engine
 
 engine = Engine.connect()
 before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -16,7 +16,7 @@ from tests.conftest import BUSYBOX, devrun
 
 
 def test_logs_tail_refuses_what_the_engine_would_read_as_all(tmp_path: Path):
-    from devrun.cli_run import tail_lines
+    from devrun.cli.run import tail_lines
 
     assert tail_lines("5") == "5" and tail_lines("0") == "0" and tail_lines("ALL") == "all"
     for bad in ("abc", "-3", "1.5", ""):

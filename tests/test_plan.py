@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from devrun import plan
-from devrun.config import Project
+from devrun.config.model import Project
 from devrun.plan import ImageInfo, Observed, Step, config_hash, converge
 
 IMG = ImageInfo(ref="busybox:stable", id="sha256:aaa", entrypoint=(), cmd=("sh",), has_shell=True)

@@ -29,7 +29,7 @@ def test_process_restart_fallback_is_said(svc, has_shell, says):
     """`restart_mode: process` on an image without /bin/sh silently became
     container restarts; design.md promises devrun says so."""
     from devrun import plan
-    from devrun.config import Project
+    from devrun.config.model import Project
 
     service = Project.model_validate({"services": {"s": {"image": "scratch-app", **svc}}}).services["s"]
     note = plan.restart_mode_note(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devrun.restart_policy import BACKOFF_MAX, BACKOFF_RESET_AFTER, Exit, decide, replay
+from devrun.session.restart_policy import BACKOFF_MAX, BACKOFF_RESET_AFTER, Exit, decide, replay
 
 QUICK_CRASH = Exit(1, 0.5)
 CLEAN = Exit(0, 0.5)

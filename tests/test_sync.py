@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tarfile
 
-from devrun.sync import container_path, delete_command, initial_plan, plan_sync, write_tar
+from devrun.session.sync import container_path, delete_command, initial_plan, plan_sync, write_tar
 
 
 def make_tree(root):

@@ -12,8 +12,8 @@ from tests.live_helpers import IDLE, DevrunUp
 
 
 def test_bind_echo_finds_a_sync_that_lands_on_its_own_watched_files():
-    from devrun.config import MountSpec as Mount
-    from devrun.sync import bind_echo
+    from devrun.config.model import MountSpec as Mount
+    from devrun.session.sync import bind_echo
 
     bind = [Mount(type="bind", source="/p/www", target="/www")]
     assert bind_echo("/www", ["/p/www"], bind) == "/p/www"

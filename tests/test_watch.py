@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.watcher_cost import SAVES, save_by_rename
-from devrun.watch import WatchSpec
+from devrun.watch.watcher import WatchSpec
 from tests.watch_helpers import watching
 
 

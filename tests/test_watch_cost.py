@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 
-from devrun.watch import WatchSpec, count_inotify_watches
+from devrun.watch.watcher import WatchSpec, count_inotify_watches
 from tests.conftest import BUSYBOX
 from tests.live_helpers import IDLE, DevrunUp
 from tests.watch_helpers import watching

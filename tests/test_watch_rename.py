@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from devrun.debounce import Batch
-from devrun.watch import Watcher, WatchSpec
+from devrun.watch.debounce import Batch
+from devrun.watch.watcher import Watcher, WatchSpec
 from tests.live_helpers import wait_until
 from tests.watch_helpers import Collector
 

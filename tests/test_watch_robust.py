@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from devrun.watch import WatchSpec
+from devrun.watch.watcher import WatchSpec
 from tests.watch_helpers import watching
 
 

@@ -6,8 +6,8 @@ import queue
 import time
 from contextlib import contextmanager
 
-from devrun.debounce import Batch
-from devrun.watch import Watcher, WatchSpec
+from devrun.watch.debounce import Batch
+from devrun.watch.watcher import Watcher, WatchSpec
 
 QUIET = 0.05
 

@@ -1,0 +1,281 @@
+"""A merged compose project -> the data devrun's model validates, plus one
+note for each key devrun reads but does not apply. Pure.
+
+Keys the model shares with compose pass as written (they mean the same);
+compose's long forms devrun spells differently are rewritten here; what
+devrun cannot do is left out with a note naming the key, so nothing is
+dropped silently."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from devrun.config.yaml_source import PosDict, PosList
+from devrun.errors import ConfigError, Problem
+
+# service keys devrun's model reads with compose's meaning
+SERVICE_KEYS = {
+    "image", "command", "entrypoint", "environment", "env_file", "working_dir", "user",
+    "init", "stop_signal", "stop_grace_period", "tty", "labels", "privileged", "cap_add",
+    "profiles", "container_name", "hostname", "networks", "secrets", "configs", "tmpfs",
+    "expose", "depends_on",
+}  # fmt: skip
+BUILD_KEYS = ("context", "dockerfile", "args", "target")
+HEALTH_KEYS = ("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable")
+# compose's defaults, which differ from devrun.yaml's quicker ones
+HEALTH_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
+WATCH_ACTIONS = ("sync", "rebuild", "restart", "sync+restart", "sync+exec")
+TOP_KEYS = ("name", "services", "volumes", "networks", "secrets", "configs")
+
+# why a key is not applied, shown in its note
+REASONS = {
+    "deploy": "swarm and resource settings are not applied by devrun yet",
+    "version": "obsolete in compose too",
+    "models": "devrun does not run models",
+    "provider": "devrun does not run providers",
+    "logging": "devrun streams logs itself",
+    "platform": "devrun builds and runs for the engine's platform",
+    "pull_policy": "devrun pulls only images it does not have",
+}
+# read into the model, but the engine side does not use them yet
+NOT_APPLIED_YET = ("container_name", "hostname", "secrets", "configs", "tmpfs")
+
+
+def _where(container: Any, key: str | int) -> str:
+    if isinstance(container, list):
+        ats = getattr(container, "at", None) or []
+        at = ats[key] if isinstance(key, int) and key < len(ats) else None
+    else:
+        at = getattr(container, "key_at", {}).get(key) or getattr(container, "at", {}).get(key)
+    return f"{at[0]}:{at[1]}" if at else ""
+
+
+class _Notes:
+    def __init__(self, out: list[str]):
+        self.out = out
+
+    def add(self, container: Any, key: str | int, path: str, why: str) -> None:
+        where = _where(container, key)
+        self.out.append(f"{where + ': ' if where else ''}{path}: not applied ({why})")
+
+
+def active(svc: Any, name: str, profiles: set[str], named: set[str]) -> bool:
+    wanted = svc.get("profiles") if isinstance(svc, dict) else None
+    if not wanted:
+        return True
+    return name in named or "*" in profiles or bool(profiles & {str(p) for p in wanted})
+
+
+def to_devrun(
+    merged: dict[str, Any], profiles: set[str], named: set[str], notes_out: list[str]
+) -> dict[str, Any]:
+    notes = _Notes(notes_out)
+    out: dict[str, Any] = PosDict()
+    out.at, out.key_at = dict(getattr(merged, "at", {})), dict(getattr(merged, "key_at", {}))
+    for key, value in merged.items():
+        if key.startswith("x-") or key == "include":
+            continue
+        if key not in TOP_KEYS:
+            notes.add(merged, key, key, REASONS.get(key, "devrun has no such key"))
+            continue
+        out[key] = value
+    services = merged.get("services")
+    if isinstance(services, dict):
+        kept = PosDict()
+        kept.at, kept.key_at = dict(getattr(services, "at", {})), dict(getattr(services, "key_at", {}))
+        for name, svc in services.items():
+            if active(svc, name, profiles, named):
+                kept[name] = _service(svc, f"services.{name}", notes) if isinstance(svc, dict) else svc
+        out["services"] = kept
+        _needs_inactive(kept, set(services) - set(kept))
+    for section, allowed in (
+        ("volumes", ("name", "labels")),
+        ("networks", ("name", "driver", "external", "internal", "attachable", "labels", "ipam", "driver_opts", "enable_ipv6")),
+        ("secrets", ("name", "file", "environment", "content", "external")),
+        ("configs", ("name", "file", "environment", "content", "external")),
+    ):  # fmt: skip
+        for name, spec in (out.get(section) or {}).items():
+            if isinstance(spec, dict):
+                out[section][name] = _pick(
+                    spec, allowed, f"{section}.{name}", notes, "devrun creates plain local ones"
+                )
+    return out
+
+
+def _needs_inactive(kept: dict[str, Any], inactive: set[str]) -> None:
+    """A started service that needs one whose profiles are off: compose refuses it too."""
+    problems = []
+    for name, svc in kept.items():
+        deps = svc.get("depends_on") if isinstance(svc, dict) else None
+        for dep, spec in (deps or {}).items() if isinstance(deps, dict) else ():
+            if dep in inactive and not (isinstance(spec, dict) and spec.get("required") is False):
+                at = getattr(deps, "key_at", {}).get(dep) or getattr(deps, "at", {}).get(dep)
+                where = (at[0], at[1], at[2]) if at else ("", None, None)
+                msg = f"'{dep}' has profiles that are not active; add --profile or COMPOSE_PROFILES"
+                problems.append(Problem(*where, f"services.{name}.depends_on.{dep}", msg))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _pick(spec: dict[str, Any], keys: tuple[str, ...], path: str, notes: _Notes, why: str) -> dict[str, Any]:
+    out = PosDict({k: v for k, v in spec.items() if k in keys})
+    out.at, out.key_at = dict(getattr(spec, "at", {})), dict(getattr(spec, "key_at", {}))
+    for key in spec:
+        if key not in keys and not key.startswith("x-"):
+            notes.add(spec, key, f"{path}.{key}", why)
+    return out
+
+
+def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
+    out = PosDict()
+    out.at, out.key_at, out.pos = dict(svc.at), dict(svc.key_at), svc.pos
+    out["init"] = svc.get("init", True)
+    for key, value in svc.items():
+        at = f"{path}.{key}"
+        if key in SERVICE_KEYS:
+            out[key] = value
+            if key in NOT_APPLIED_YET and value:
+                notes.add(svc, key, at, "read and checked; not applied to the container yet")
+        elif key == "build":
+            out[key] = (
+                _pick(value, BUILD_KEYS, at, notes, "devrun builds with context, dockerfile, args, target")
+                if isinstance(value, dict)
+                else value
+            )
+        elif key == "ports":
+            ports = PosList()
+            for item, item_at in zip(
+                value or [], getattr(value, "at", None) or [None] * len(value or []), strict=True
+            ):
+                expanded = _ports(item)
+                ports.extend(expanded)
+                ports.at.extend([item_at] * len(expanded))
+            out[key] = ports
+        elif key == "volumes":
+            mounts = PosList()
+            for i, v in enumerate(value or []):
+                if isinstance(v, dict) and v.get("type") not in ("bind", "volume"):
+                    notes.add(
+                        value, i, f"{at}[{i}]", f"devrun mounts binds and named volumes, not {v.get('type')}"
+                    )
+                    continue
+                mounts.append(_mount(v, f"{at}[{i}]", notes))
+                mounts.at.append((getattr(value, "at", None) or [None] * len(value))[i])
+            out[key] = mounts
+        elif key == "healthcheck" and isinstance(value, dict):
+            out[key] = _pick(value, HEALTH_KEYS, at, notes, "not a healthcheck key")
+            for k, v in HEALTH_DEFAULTS.items():
+                out[key].setdefault(k, v)
+        elif key == "restart":
+            out[key] = _restart(value, svc, at, notes)
+        elif key == "network_mode":
+            if value in ("bridge", "host", "none"):
+                out[key] = value
+            else:
+                notes.add(svc, key, at, "devrun joins the project network; sharing another's is not done yet")
+        elif key in ("develop", "x-develop") and isinstance(value, dict):
+            out["watch"] = out.get("watch", []) + _watch(value, at, notes)
+        elif key.startswith("x-"):
+            continue
+        else:
+            notes.add(svc, key, at, REASONS.get(key, "not done by devrun yet"))
+    deps = out.get("depends_on")
+    if isinstance(deps, dict):
+        for dep, spec in deps.items():
+            if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully":
+                notes.add(
+                    deps,
+                    dep,
+                    f"{path}.depends_on.{dep}",
+                    "devrun starts it after the job starts, not after it exits",
+                )
+    return out
+
+
+_PORT = re.compile(
+    r"^(?:(?P<ip>\[[0-9a-fA-F:]+\]|[^:\[\]]*):)??(?:(?P<pub>\d+(?:-\d+)?)?:)?(?P<target>\d+(?:-\d+)?)(?P<proto>/\w+)?$"
+)
+
+
+def _ports(item: Any) -> list[Any]:
+    """A short port with ranges becomes one entry per port, as compose expands it."""
+    if isinstance(item, dict):
+        kept = {k: v for k, v in item.items() if k in ("target", "published", "host_ip", "protocol")}
+        if isinstance(kept.get("published"), str) and kept["published"].isdigit():
+            kept["published"] = int(kept["published"])
+        return [kept]
+    if not isinstance(item, str):
+        return [item]
+    m = _PORT.match(item.strip())
+    if not m or "-" not in (m["pub"] or "") + m["target"]:
+        return [item]
+    lo, _, hi = m["target"].partition("-")
+    targets = list(range(int(lo), int(hi or lo) + 1))
+    if m["pub"]:
+        plo, _, phi = m["pub"].partition("-")
+        pubs: list[int | None] = list(range(int(plo), int(phi or plo) + 1))
+    else:
+        pubs = [None] * len(targets)
+    if len(pubs) != len(targets):
+        return [item]  # the model refuses it with its message
+    ip = f"{m['ip']}:" if m["ip"] is not None else ""
+    return [
+        f"{ip}{p if p is not None else ''}{':' if p is not None or ip else ''}{t}{m['proto'] or ''}"
+        for p, t in zip(pubs, targets, strict=True)
+    ]
+
+
+def _mount(spec: Any, at: str, notes: _Notes) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    out: dict[str, Any] = {k: v for k, v in spec.items() if k in ("type", "source", "target", "read_only")}
+    options: list[str] = []
+    bind = spec.get("bind") or {}
+    if isinstance(bind, dict):
+        options += [str(bind[k]) for k in ("selinux", "propagation") if bind.get(k)]
+    if isinstance(spec.get("volume"), dict) and spec["volume"].get("nocopy"):
+        options.append("nocopy")
+    if spec.get("consistency"):
+        options.append(str(spec["consistency"]))
+    if options:
+        out["options"] = options
+    for key in spec:
+        if key not in ("type", "source", "target", "read_only", "bind", "volume", "consistency"):
+            notes.add(spec, key, f"{at}.{key}", "devrun mounts binds and named volumes")
+    return out
+
+
+def _restart(value: Any, svc: Any, at: str, notes: _Notes) -> Any:
+    if value == "unless-stopped":
+        return "always"  # the same while devrun runs: it stops everything when it exits
+    if isinstance(value, str) and value.startswith("on-failure:"):
+        notes.add(svc, "restart", at, "devrun retries with capped backoff, without a count")
+        return "on-failure"
+    return value
+
+
+def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> list[dict[str, Any]]:
+    rules: list[dict[str, Any]] = []
+    for key in develop:
+        if key != "watch":
+            notes.add(develop, key, f"{at}.{key}", "not a watch setting devrun reads")
+    for i, rule in enumerate(develop.get("watch") or []):
+        where = f"{at}.watch[{i}]"
+        if not isinstance(rule, dict):
+            rules.append(rule)
+            continue
+        out = PosDict(
+            {k: v for k, v in rule.items() if k in ("path", "action", "target", "ignore", "initial_sync")}
+        )
+        out.at, out.key_at = dict(rule.at), dict(rule.key_at)
+        # compose syncs nothing when watching starts unless asked to
+        out.setdefault("initial_sync", False)
+        exec_ = rule.get("exec")
+        if isinstance(exec_, dict) and exec_.get("command") is not None:
+            out["exec"] = exec_["command"]
+        for key in rule:
+            if key not in ("path", "action", "target", "ignore", "initial_sync", "exec"):
+                notes.add(rule, key, f"{where}.{key}", "devrun rules have no such key; use globs in path")
+        rules.append(out)
+    return rules

@@ -1,0 +1,339 @@
+"""devrun.yaml -> validated, resolved Project, or a ConfigError whose every
+problem names file, line, column and field path.
+
+YAML is composed into nodes (not loaded) so each value keeps its position;
+interpolation happens per scalar so a `${VAR:?}` error points at its line."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from devrun.config import yaml_source
+from devrun.config.compose_import import compose_key_reason
+from devrun.config.interpolate import interpolate, parse_env_file
+from devrun.config.model import Project, Service, normalise_project_name
+from devrun.config.yaml_source import Loc, Marks, fmt_loc
+from devrun.errors import ConfigError, Problem
+
+CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
+
+
+@dataclass
+class LoadedConfig:
+    project: Project
+    name: str
+    file: Path
+    root: Path
+    # files whose edits change the config: devrun.yaml, .env, env_file entries
+    sources: list[Path]
+    marks: Marks
+    # the interpolation environment, for commands that print where a value came from
+    env: dict[str, str]
+    # the config files read, in order (one devrun.yaml, or the compose files)
+    files: list[Path] = field(default_factory=list)
+    # keys read but not applied, and risky settings a compose file asks for: say them once
+    notes: list[str] = field(default_factory=list)
+    compose: bool = False
+    # compose's command-line options the files were read with (profiles, env files), for reload
+    options: Any = None
+
+
+def find_config(start: Path | None = None, explicit: str | Path | None = None) -> Path:
+    if explicit:
+        path = Path(explicit).expanduser()
+        if path.is_dir():
+            for name in CONFIG_NAMES:
+                if (path / name).is_file():
+                    return (path / name).resolve()
+        if not path.is_file():
+            raise ConfigError(
+                [
+                    Problem(
+                        str(explicit), None, None, "", "no such file; pass the path of a devrun.yaml with -f"
+                    )
+                ]
+            )
+        return path.resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    raise ConfigError(
+        [
+            Problem(
+                str(here),
+                None,
+                None,
+                "",
+                "no devrun.yaml here or in any parent folder; run `devrun init` or pass -f FILE",
+            )
+        ]
+    )
+
+
+display_path = yaml_source.shown_path
+
+
+def config_exists(start: Path | None = None, environ: dict[str, str] | None = None) -> bool:
+    """A devrun.yaml or compose files here or in a parent folder (or COMPOSE_FILE)."""
+    from devrun.config import compose_files
+
+    environ = dict(os.environ if environ is None else environ)
+    here = (start or Path.cwd()).resolve()
+    if compose_files.find_files(here, environ):
+        return True
+    return any((folder / n).is_file() for folder in (here, *here.parents) for n in CONFIG_NAMES)
+
+
+def reload(old: LoadedConfig, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """The same files read again, with the same options and project name."""
+    if old.compose:
+        from devrun.config import compose_files
+
+        env = dict(os.environ if environ is None else environ)
+        return compose_files.load(old.files, project_name=old.name, options=old.options, environ=env)
+    return load_file(old.file, project_name=old.name, environ=environ)
+
+
+def is_compose_name(path: Path) -> bool:
+    """-f names a compose file rather than a devrun.yaml (by its name)."""
+    return path.name not in CONFIG_NAMES and "compose" in path.name
+
+
+def load(
+    explicit: str | Path | list[str] | None = None,
+    *,
+    project_name: str | None = None,
+    start: Path | None = None,
+    options: Any = None,
+    environ: dict[str, str] | None = None,
+) -> LoadedConfig:
+    """The config for a command: -f files (one devrun.yaml, or compose files),
+    else the nearest devrun.yaml, else the compose files compose would read."""
+    from devrun.config import compose_files
+
+    environ = dict(os.environ if environ is None else environ)
+    given = [explicit] if isinstance(explicit, str | Path) else list(explicit or [])
+    if len(given) > 1 or (given and is_compose_name(Path(given[0]))):
+        files = [Path(f).expanduser().resolve() for f in given]
+        return compose_files.load(files, project_name=project_name, options=options, environ=environ)
+    if given:
+        return load_file(find_config(start, given[0]), project_name=project_name, environ=environ)
+    here = (start or Path.cwd()).resolve()
+    found = compose_files.find_files(here, environ) if environ.get("COMPOSE_FILE") else []
+    for folder in () if found else (here, *here.parents):
+        if any((folder / n).is_file() for n in CONFIG_NAMES):
+            return load_file(find_config(folder), project_name=project_name, environ=environ)
+        found = compose_files.in_folder(folder)
+        if found:
+            break
+    if found:
+        return compose_files.load(found, project_name=project_name, options=options, environ=environ)
+    return load_file(find_config(start), project_name=project_name, environ=environ)
+
+
+def load_file(
+    path: Path, *, project_name: str | None = None, environ: dict[str, str] | None = None
+) -> LoadedConfig:
+    path = Path(path).resolve()
+    if is_compose_name(path):
+        from devrun.config import compose_files
+
+        files = compose_files.with_override(path)
+        env = dict(os.environ if environ is None else environ)
+        return compose_files.load(files, project_name=project_name, environ=env)
+    shown = display_path(path)
+    text = yaml_source.read_text(path, shown)
+    root = path.parent
+    env, sources = _interpolation_env(root, shown, environ)
+    data, marks = parse_yaml(text, shown, env)
+    loaded = validate(
+        data,
+        marks,
+        path=path,
+        shown=shown,
+        root=root,
+        env=env,
+        sources=[path, *sources],
+        project_name=project_name,
+    )
+    loaded.files = [path]
+    return loaded
+
+
+def _interpolation_env(
+    root: Path, shown: str, environ: dict[str, str] | None
+) -> tuple[dict[str, str], list[Path]]:
+    env: dict[str, str] = {}
+    sources: list[Path] = []
+    dotenv = root / ".env"
+    if dotenv.is_file():
+        values, problems = parse_env_file(dotenv)
+        if problems:
+            raise ConfigError([Problem(display_path(dotenv), ln, 1, "", msg) for ln, msg in problems])
+        env.update(values)
+    sources.append(dotenv)
+    # the shell wins over .env, as in compose
+    env.update(os.environ if environ is None else environ)
+    return env, sources
+
+
+def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
+    data = yaml_source.parse(text, shown, lambda s: interpolate(s, env))
+    if not isinstance(data, dict):
+        msg = f"the top level must be a mapping with `services:`, not {type(data).__name__}"
+        raise ConfigError([Problem(shown, 1, 1, "", msg)])
+    return data, yaml_source.marks_of(data, shown)
+
+
+_fmt = fmt_loc
+
+
+# ---- pydantic errors -> Problems -------------------------------------------------
+
+
+def _unwrap(tp: Any) -> Any:
+    """Peel Annotated/Optional/list/dict down to a model class, if there is one."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else tp
+            if len(args) != 1:
+                return None
+        else:
+            return tp
+
+
+def _model_at(loc: Loc) -> type[BaseModel] | None:
+    current: Any = Project
+    for part in loc:
+        tp = _unwrap(current)
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if not isinstance(part, str) or part not in tp.model_fields:
+                return None
+            current = tp.model_fields[part].annotation
+            continue
+        origin = typing.get_origin(tp)
+        if origin in (list, dict):
+            current = typing.get_args(tp)[-1]
+            continue
+        return None
+    tp = _unwrap(current)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _suggest(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Problem:
+    loc: Loc = ()
+    for part in err["loc"]:
+        # pydantic adds validator names to locations; a key the user wrote stays even if it looks like one
+        internal = isinstance(part, str) and part.startswith(("function-", "["))
+        if not internal or (*loc, part) in marks.values:
+            loc = (*loc, part)
+    kind = err["type"]
+    path = _fmt(loc)
+    shown = marks.file_at(loc, shown)
+    if kind == "extra_forbidden":
+        key = str(loc[-1]) if loc else ""
+        model = _model_at(loc[:-1])
+        options = sorted(model.model_fields) if model else []
+        msg = f"unknown key '{key}'{_suggest(key, options)}"
+        reason = compose_key_reason(key, model is Project) if model in (Project, Service) else None
+        if reason:
+            msg = f"'{key}' is compose's, not devrun's: {reason}"
+        elif options and not _suggest(key, options):
+            msg += f"; known keys: {', '.join(options)}"
+        line, col = marks.find(loc, prefer_key=True)
+        return Problem(shown, line, col, path, msg)
+    line, col = marks.find(loc)
+    if kind == "missing":
+        return Problem(shown, line, col, path, "required; add it")
+    if kind == "literal_error":
+        expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
+        got = err.get("input")
+        msg = f"{got!r} is not one of {', '.join(expected)}"
+        if isinstance(got, str):
+            msg += _suggest(got, expected)
+        return Problem(shown, line, col, path, msg)
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    elif "input" in err and not isinstance(err["input"], dict | list):
+        msg = f"{msg}, got {err['input']!r}"
+    return Problem(shown, line, col, path, msg)
+
+
+def validate(
+    data: dict[str, Any],
+    marks: Marks,
+    *,
+    path: Path,
+    shown: str,
+    root: Path,
+    env: dict[str, str],
+    sources: list[Path],
+    project_name: str | None = None,
+    compose: bool = False,
+) -> LoadedConfig:
+    try:
+        project = Project.model_validate(data)
+    except ValidationError as e:
+        problems = [_problem_from_error(err, marks, shown) for err in e.errors(include_url=False)]
+        problems.sort(key=lambda p: (p.line or 0, p.col or 0))
+        raise ConfigError(problems) from None
+    from devrun.config.checks import check_and_resolve  # cross-field rules live apart: they are long
+
+    _check_project_name(project_name, project.name, marks, shown)
+    name = normalise_project_name(project_name or project.name or root.name)
+    notes: list[str] = []
+    extra_sources = check_and_resolve(project, marks, shown, root, env, compose=compose, notes=notes)
+    return LoadedConfig(
+        project=project,
+        name=name,
+        file=path,
+        root=root,
+        sources=sources + extra_sources,
+        marks=marks,
+        env=env,
+        notes=notes,
+        compose=compose,
+    )
+
+
+def _check_project_name(given: str | None, written: str | None, marks: Marks, shown: str) -> None:
+    """A name from -p or `name:` with nothing docker-safe in it is a mistake,
+    not a reason to fall back to 'default' silently."""
+    from devrun.errors import UsageError
+
+    if given is not None and not re.search(r"[a-zA-Z0-9]", given):
+        raise UsageError(f"-p {given!r}: a project name needs letters or digits")
+    if given is None and written is not None and not re.search(r"[a-zA-Z0-9]", written):
+        line, col = marks.find(("name",))
+        raise ConfigError(
+            [
+                Problem(
+                    shown,
+                    line,
+                    col,
+                    "name",
+                    f"{written!r} has no letters or digits; name the project e.g. 'myapp'",
+                )
+            ]
+        )

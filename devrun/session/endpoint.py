@@ -1,0 +1,176 @@
+"""Where a running `devrun up` can be reached, and a small client for it.
+
+Standard library only: `devrun ps`, `logs`, `restart` and `wait` import this
+to ask the running `up` before they load anything heavier (no docker, no
+config model). The `up` writes `<state>/<project>.control.json` (mode 0600:
+it holds the run's token) naming its unix socket, its HTTP port and its
+config file; the socket sits beside it."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from devrun.session.project_lock import lock_path
+
+CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
+TOKEN_HEADER = "X-Devrun-Token"
+
+
+def state_dir() -> Path:
+    return lock_path("x").parent
+
+
+def info_path(project: str) -> Path:
+    return state_dir() / f"{project}.control.json"
+
+
+def socket_path(project: str) -> str:
+    path = str(state_dir() / f"{project}.sock")
+    if len(path.encode()) < 100:  # sun_path holds 108 bytes
+        return path
+    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+    return f"/tmp/devrun-{os.getuid()}-{digest}.sock"
+
+
+def write_info(project: str, info: dict[str, Any]) -> Path:
+    """Atomically, created 0600 (never readable by others, even for a moment)."""
+    path = info_path(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_info(project: str, pid: int) -> None:
+    """Only our own file: a newer `up` may have written its own since."""
+    path = info_path(project)
+    info = _read(path)
+    if info is not None and info.get("pid") == pid:
+        for p in (path, Path(info.get("socket", ""))):
+            try:
+                p.unlink()
+            except OSError:
+                pass
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            info = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def nearest_config(start: Path | None = None) -> Path | None:
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        for name in CONFIG_NAMES:
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def find_running(project: str | None = None, config: str | None = None) -> dict[str, Any] | None:
+    """The control info of the running `up` of `project`; without a project,
+    the one started from `config` (default: the nearest devrun.yaml upwards)."""
+    if project:
+        info = _read(info_path(project))
+        return info if info and _alive(info.get("pid")) else None
+    cfg = Path(config).resolve() if config else nearest_config()
+    if cfg is None:
+        return None
+    try:
+        candidates = sorted(state_dir().glob("*.control.json"))
+    except OSError:
+        return None
+    for path in candidates:
+        info = _read(path)
+        if info and info.get("config") == str(cfg) and _alive(info.get("pid")):
+            return info
+    return None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float | None):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self._path)
+        self.sock = s
+
+
+class ControlError(Exception):
+    """The running `up` could not be asked (gone, refused): fall back to the engine."""
+
+
+class Client:
+    """Requests to a running `up` over its unix socket, with its token."""
+
+    def __init__(self, info: dict[str, Any]):
+        self.info = info
+
+    def request(
+        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float | None = 30
+    ) -> tuple[int, Any]:
+        conn = _UnixConnection(self.info["socket"], timeout)
+        headers = {TOKEN_HEADER: self.info["token"]}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            res = conn.getresponse()
+            raw = res.read()
+        except OSError as e:
+            raise ControlError(f"the running devrun up did not answer: {e}") from None
+        finally:
+            conn.close()
+        try:
+            return res.status, json.loads(raw or b"null")
+        except ValueError:
+            return res.status, raw.decode(errors="replace")
+
+    def stream(self, path: str):
+        """Server-sent events as dicts, until the `up` ends the stream."""
+        conn = _UnixConnection(self.info["socket"], None)
+        try:
+            conn.request("GET", path, headers={TOKEN_HEADER: self.info["token"]})
+            res = conn.getresponse()
+        except OSError as e:
+            raise ControlError(f"the running devrun up did not answer: {e}") from None
+        if res.status != 200:
+            raise ControlError(f"the running devrun up refused the stream ({res.status})")
+        try:
+            for line in res:
+                if line.startswith(b"data: "):
+                    yield json.loads(line[6:])
+        except OSError:
+            return
+        finally:
+            conn.close()

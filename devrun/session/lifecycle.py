@@ -1,0 +1,308 @@
+"""Bringing a project up and down: preflight, images, network and volumes,
+executing the converge plan in depends_on order, health waits. Every check
+that can fail runs before anything is created, so an error leaves nothing
+half-started."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from devrun import plan
+from devrun.config.checks import start_order
+from devrun.config.loader import LoadedConfig
+from devrun.engine.docker import Engine
+from devrun.errors import EngineError
+from devrun.output import Printer
+from devrun.plan import ContainerSpec, ImageInfo, Step
+
+
+def image_tag(cfg: LoadedConfig, service: str) -> str:
+    svc = cfg.project.services[service]
+    return svc.image or f"{cfg.name}-{service}"
+
+
+def resolve_images(
+    engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer, *, force_build: bool = False
+) -> dict[str, ImageInfo]:
+    """Build (when asked or missing) or pull each service's image, in start order."""
+    out: dict[str, ImageInfo] = {}
+    for name in services:
+        svc = cfg.project.services[name]
+        tag = image_tag(cfg, name)
+        info = None if (svc.build and force_build) else engine.image_info(tag)
+        if info is None and svc.build:
+            printer.info(f"building {name} ({tag})")
+            info = engine.build(name, svc.build, tag, lambda line, n=name: printer.log(n, "build", line))
+        elif info is None:
+            printer.info(f"pulling {tag} for {name}")
+            info = engine.pull(tag, lambda line: None)
+        out[name] = info
+    return out
+
+
+def port_taken(host_ip: str, port: int, protocol: str) -> bool:
+    family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
+    kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
+    with contextlib.closing(socket.socket(family, kind)) as s:
+        # as docker-proxy does: connections in TIME_WAIT do not make a port busy
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("" if host_ip in ("0.0.0.0", "::") else host_ip, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def check_ports(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
+    """Host ports must be free, except those our own running containers hold."""
+    ours = engine.published_ports(cfg.name)
+    problems = []
+    for name in services:
+        for p in cfg.project.services[name].ports:
+            if p.published is None or (p.published, p.protocol) in ours or p.protocol == "sctp":
+                continue
+            if port_taken(p.host_ip, p.published, p.protocol):
+                problems.append(
+                    f"service {name}: host port {p.published} is already in use; stop what uses it or change `ports:`"
+                )
+    if problems:
+        raise EngineError("\n".join(problems))
+
+
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def public_port_warnings(cfg: LoadedConfig, services: list[str]) -> list[str]:
+    """One line per port published on every interface (reachable from the network)."""
+    return [
+        f"service {name}: port {p.published or p.target} is published on all interfaces ({p.host_ip or '0.0.0.0'}), "
+        "so other machines can reach it; drop the address to bind 127.0.0.1"
+        for name in services
+        for p in cfg.project.services[name].ports
+        if p.host_ip in ALL_INTERFACES
+    ]
+
+
+def check_clashes(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
+    volumes = sorted({plan.volume_name(cfg.project, cfg.name, v) for v in cfg.project.volumes})
+    containers = [f"{cfg.name}-{s}" for s in services]
+    clashes = engine.find_clashes(cfg.name, containers, [plan.network_name(cfg.name)], volumes)
+    if clashes:
+        raise EngineError("\n".join(clashes))
+
+
+def healthy_needed(cfg: LoadedConfig, services: set[str] | None = None) -> set[str]:
+    """Services that one of `services` (default: all) depends on with condition
+    service_healthy: `up db` alone neither waits for nor fails on db's health."""
+    return {
+        dep
+        for name, svc in cfg.project.services.items()
+        if services is None or name in services
+        for dep, d in svc.depends_on.items()
+        if d.condition == "service_healthy"
+    }
+
+
+def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer: Printer) -> None:
+    hc = spec.healthcheck
+    if hc is None:
+        raise EngineError(
+            f"service {spec.service}: others wait for it to be healthy but it has no `healthcheck:`; add one"
+        )
+    printer.info(f"waiting for {spec.service} to be healthy")
+    deadline = time.monotonic() + hc.start_period + (hc.interval + hc.timeout) * (hc.retries + 1) + 5
+    while time.monotonic() < deadline:
+        state = engine.inspect(container_id)["State"]
+        health = (state.get("Health") or {}).get("Status")
+        if health == "healthy":
+            return
+        if not state.get("Running") or health == "unhealthy":
+            log = (state.get("Health") or {}).get("Log") or [{}]
+            last = (log[-1].get("Output") or "").strip().splitlines()[-1:] or [
+                f"exit code {state.get('ExitCode')}"
+            ]
+            raise EngineError(f"service {spec.service} did not become healthy: {last[0]}")
+        time.sleep(0.1)
+    raise EngineError(f"service {spec.service} was not healthy in time; check its healthcheck")
+
+
+def apply(
+    engine: Engine,
+    cfg: LoadedConfig,
+    steps: list[Step],
+    printer: Printer,
+    on_started: Callable[[str, str], None],
+    before_start: Callable[[str, str], None] | None = None,
+    started: set[str] | None = None,
+) -> dict[str, str]:
+    """Execute converge steps in order; returns service -> container id.
+    `before_start` brings each container level with the host before its app
+    starts (created, recreated, or stopped and started again). If a step
+    fails, containers this call created for new services are removed again; a
+    recreate that fails puts the old container back (stopped). Health is
+    waited for where one of `started` (default: every service) needs it."""
+    engine.ensure_network(cfg.name, plan.network_name(cfg.name))
+    for vol in cfg.project.volumes:
+        engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
+    wait_for = healthy_needed(cfg, started)
+    created: list[str] = []
+    ids: dict[str, str] = {}
+    try:
+        for step in steps:
+            cid = step.container_id
+            if step.kind == "remove" and cid:
+                engine.remove(cid)
+                continue
+            assert step.spec is not None
+            if step.kind == "recreate" and cid:
+                printer.info(f"recreating {step.service} (config changed)")
+                cid = replace_container(engine, step.spec, cid, before_start)
+            elif step.kind == "create":
+                # by name first: an interrupt between the engine's create and the id coming back
+                # must still remove what was created
+                created.append(step.spec.name)
+                cid = engine.create(step.spec)
+                created.append(cid)
+                if before_start is not None:
+                    before_start(step.service, cid)
+            elif step.kind == "start" and cid and before_start is not None:
+                before_start(step.service, cid)
+            assert cid is not None
+            ids[step.service] = cid
+            if step.kind != "keep":
+                engine.start(cid)
+                on_started(step.service, cid)
+            if step.service in wait_for:
+                wait_healthy(engine, step.spec, cid, printer)
+    except (EngineError, KeyboardInterrupt):
+        for cid in created:
+            with contextlib.suppress(EngineError):
+                engine.remove(cid, volumes=True)  # new and empty: nothing of the user's in them
+        raise
+    return ids
+
+
+def replace_container(
+    engine: Engine, spec: ContainerSpec, old: str, before_start: Callable[[str, str], None] | None
+) -> str:
+    """Compose's recreate: the old container steps aside under another name,
+    the new one is created with the old one's anonymous volumes (an image's
+    VOLUME, `volumes: [/data]`) and synced, and only then is the old one
+    removed. Interrupted or failed before that, the old one is put back, stopped."""
+    state = engine.state(old)
+    engine.stop(old, spec.stop_timeout)
+    engine.rename(old, f"{old[:12]}_{state.name}")
+    new: str | None = None
+    try:
+        new = engine.create(spec, inherit=state.anonymous_volumes)
+        if before_start is not None:
+            before_start(spec.service, new)
+    except BaseException:
+        with contextlib.suppress(EngineError):
+            if new is not None:
+                engine.remove(new)
+            engine.rename(old, state.name)
+        raise
+    engine.remove(old)
+    return new
+
+
+def converge_project(
+    engine: Engine,
+    cfg: LoadedConfig,
+    only: list[str] | None,
+    printer: Printer,
+    *,
+    force_build: bool = False,
+    no_recreate: bool = False,
+    on_started: Callable[[str, str], None] = lambda s, c: None,
+    before_start: Callable[[str, str], None] | None = None,
+) -> dict[str, str]:
+    """The whole of `up` before log streaming: preflight, images, plan, apply."""
+    services = start_order(cfg.project, only or None)
+    check_clashes(engine, cfg, services)
+    check_ports(engine, cfg, services)
+    images = resolve_images(engine, cfg, services, printer, force_build=force_build)
+    for name, info in images.items():
+        note = plan.restart_mode_note(name, cfg.project.services[name], info)
+        if note:
+            printer.warn(note)
+    desired = plan.desired_specs(cfg.project, cfg.name, images)
+    steps = plan.converge(desired, engine.project_containers(cfg.name), no_recreate=no_recreate)
+    return apply(engine, cfg, steps, printer, on_started, before_start, started=set(services))
+
+
+def grace(cfg: LoadedConfig, service: str, timeout: float | None = None) -> float:
+    """How long a stop waits before the engine kills: `-t` when given, else
+    the service's stop_grace_period."""
+    if timeout is not None:
+        return timeout
+    svc = cfg.project.services.get(service)
+    return svc.stop_grace_period if svc else 10.0
+
+
+def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:
+    """Stop (container id, grace) pairs in parallel: graceful, then the engine kills."""
+    if not targets:
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+        for f in [pool.submit(engine.stop, cid, grace) for cid, grace in targets]:
+            with contextlib.suppress(EngineError):
+                f.result()
+
+
+def down(
+    engine: Engine,
+    cfg: LoadedConfig,
+    printer: Printer,
+    *,
+    volumes: bool = False,
+    remove_orphans: bool = False,
+) -> None:
+    found = engine.project_containers(cfg.name)
+    mine = [o for o in found if remove_orphans or o.service in cfg.project.services]
+    grace = {n: s.stop_grace_period for n, s in cfg.project.services.items()}
+    left = [o for o in found if o not in mine]
+    if left:
+        printer.warn(
+            f"containers of services no longer in the config stay: {', '.join(o.name for o in left)} (use --remove-orphans)"
+        )
+    _take_down(engine, cfg.name, printer, mine, grace, volumes=volumes, networks=not left)
+
+
+def down_by_labels(engine: Engine, project: str, printer: Printer, *, volumes: bool = False) -> None:
+    """`down` without a readable config: everything carrying the project label
+    goes, each container with the default grace period."""
+    _take_down(
+        engine, project, printer, engine.project_containers(project), {}, volumes=volumes, networks=True
+    )
+
+
+def _take_down(
+    engine: Engine,
+    project: str,
+    printer: Printer,
+    containers: list,
+    grace: dict[str, float],
+    *,
+    volumes: bool,
+    networks: bool,
+) -> None:
+    stop_containers(
+        engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES]
+    )
+    for o in containers:
+        engine.remove(o.id, volumes=volumes)
+        printer.event("service_stopped", service=o.service)
+    if networks:
+        for net in engine.project_networks(project):
+            engine.remove_network(net)
+    if volumes:
+        for vol in engine.project_volumes(project):
+            engine.remove_volume(vol)
+            printer.info(f"removed volume {vol}")

@@ -1,0 +1,501 @@
+"""Live reload: watch rules -> debounced batches -> per-service workers ->
+steps applied to the running containers; and hot reload of devrun's own config.
+
+The watcher only enqueues WatchBatch messages on the session's queue; the
+session loop (one consumer) prints the change and hands the batch to the
+service's worker, or reloads the config. Workers run the steps that
+`actions.plan_actions` decides, one batch at a time per service."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from devrun import plan
+from devrun.config import loader
+from devrun.config.checks import start_order
+from devrun.engine.docker import EngineEvent
+from devrun.errors import ConfigError, DevrunError, EngineError
+from devrun.session import lifecycle
+from devrun.session.actions import ChangeBatch, ServiceWorker, Step, plan_actions
+from devrun.session.reconcile import (
+    CONFIG_KEY,
+    keep_for,
+    reconcile,
+    sync_into,
+    sync_router,
+    watch_specs,
+)
+from devrun.session.runner import Session, WatchBatch
+from devrun.session.sync import bind_echo, plan_sync
+from devrun.watch.rules import Router
+from devrun.watch.watcher import Batch, Watcher
+
+# how long a stop waits for a worker's step in progress (a build, say)
+STOP_WAIT = 60.0
+STARTED_FRESH = "(was stopped: brought level, started)"
+
+
+@dataclass(frozen=True)
+class ContainerReplaced:
+    """A worker recreated a service's container (rebuild): the loop adopts it."""
+
+    service: str
+    container_id: str
+    since: float
+
+
+def _display(path: str, root: str) -> str:
+    rel = os.path.relpath(path, root)
+    return path if rel.startswith("..") else rel
+
+
+class LiveReload:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        quiet: float | None = None,
+        max_wait: float | None = None,
+        poll: bool | None = None,
+    ):
+        self.session = session
+        self.quiet = quiet
+        self.max_wait = max_wait
+        self.poll = poll
+        self.workers: dict[str, ServiceWorker] = {}
+        self.watcher: Watcher | None = None
+        self._router: Router | None = None
+        self._router_cfg: loader.LoadedConfig | None = None
+        self.synced: set[str] = set()  # containers already brought level with the host
+        # batches whose steps failed: merged into the service's next run, which
+        # reconciles the whole tree (next batch, container start or unpause)
+        self._pending: dict[str, ChangeBatch] = {}
+        self._pending_lock = threading.Lock()
+        # one converge at a time: a rebuild (worker) and a config reload (loop)
+        # must not both recreate containers from different configs
+        self._apply_lock = threading.Lock()
+
+    # ---- lifecycle --------------------------------------------------------------
+
+    def start(self) -> None:
+        """Place every watch, then bring adopted containers level: after this,
+        `ready` is true."""
+        s = self.session
+        s.on(WatchBatch, self._on_batch)
+        s.on(ContainerReplaced, self._on_replaced)
+        s.container_listeners.append(self._on_container_event)
+        s.before_stop.append(self.stop)
+        for service in s.services:
+            svc = s.cfg.project.services[service]
+            for rule in svc.watch:
+                lands = rule.action.startswith("sync") and bind_echo(
+                    rule.target or "/", rule.path, svc.volumes
+                )
+                if lands:
+                    s.printer.warn(
+                        f"{service}: {rule.target} is bind-mounted from {_display(lands, str(s.cfg.root))}, so the files are "
+                        "there already: its sync is skipped (copies would be seen as edits and synced again, endlessly)"
+                    )
+        # watching first: an edit made while the trees are compared is queued, not lost
+        self._start_watcher()
+        for service in s.services:
+            self._level_adopted(service)
+
+    def stop(self) -> None:
+        """Stop watching and let in-flight steps reach their end (a rebuild
+        that has not started its containers yet gives up)."""
+        if self.watcher is not None:
+            self.watcher.stop()
+        for name, w in self.workers.items():
+            if w.busy:
+                self.session.printer.info(f"stopping: waiting for {name}'s action in progress")
+            w.stop(timeout=STOP_WAIT)
+
+    def _start_watcher(self) -> None:
+        cfg = self.session.cfg
+        specs = watch_specs(cfg)
+        self._router, self._router_cfg = sync_router(cfg), cfg
+        kwargs = {}
+        if self.quiet is not None:
+            kwargs["quiet"] = self.quiet
+        if self.max_wait is not None:
+            kwargs["max_wait"] = self.max_wait
+        self.watcher = Watcher(
+            specs,
+            self._enqueue,
+            on_warning=self.session.printer.warn,
+            poll=bool(self.poll or cfg.project.poll),
+            project_root=str(cfg.root),
+            **kwargs,
+        )
+        self.watcher.start()
+        for name in self.session.services:
+            if name not in self.workers and cfg.project.services[name].watch:
+                self.workers[name] = ServiceWorker(name, self._run_batch, self._on_worker_error)
+
+    def _enqueue(self, batch: Batch) -> None:
+        # runs on the watcher thread: only enqueue
+        self.session.submit(
+            WatchBatch(
+                batch.service,
+                tuple(sorted(batch.paths)),
+                {i: tuple(sorted(p)) for i, p in batch.rules.items()},
+            )
+        )
+
+    def _level_adopted(self, service: str) -> None:
+        """A container found running (devrun was stopped, or killed): bring it
+        level with the host, then give the changed rules their restart or
+        signal, so the app runs what the host holds now. Runs before the loop
+        does, so no worker touches the container meanwhile."""
+        s = self.session
+        cid = s.containers.get(service)
+        if cid is None or cid in self.synced or not s.cfg.project.services[service].watch:
+            return
+        self.synced.add(cid)
+        self._run_batch(ChangeBatch(service, frozenset(), {}, catch_up=True))
+
+    # ---- loop handlers (run on the session loop) -------------------------------------
+
+    def _on_batch(self, msg: WatchBatch) -> None:
+        s = self.session
+        if s.stopping:
+            return
+        if msg.service is CONFIG_KEY:
+            self._reload_config(msg.paths)
+            return
+        worker = self.workers.get(msg.service)
+        if worker is None or msg.service not in s.containers:
+            return
+        root = str(s.cfg.root)
+        s.printer.event(
+            "change", service=msg.service, paths=[_display(p, root) for p in msg.paths], count=len(msg.paths)
+        )
+        worker.submit(
+            ChangeBatch(
+                msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()}, cfg=s.cfg
+            )
+        )
+
+    def _on_replaced(self, msg: ContainerReplaced) -> None:
+        s = self.session
+        if s.containers.get(msg.service) != msg.container_id:
+            return  # replaced again since (a config reload after the rebuild): that one is followed
+        s.logs.follow(msg.service, msg.container_id, msg.since)
+
+    def _on_container_event(self, ev: EngineEvent) -> None:
+        """A start or unpause retries what failed before (a sync into a
+        paused or stopped container)."""
+        if ev.action not in ("start", "unpause") or self.session.stopping:
+            return
+        with self._pending_lock:
+            waiting = ev.service in self._pending
+        worker = self.workers.get(ev.service)
+        if waiting and worker is not None:
+            worker.submit(ChangeBatch(ev.service, frozenset(), {}, catch_up=True, cfg=self.session.cfg))
+
+    # ---- the worker side --------------------------------------------------------------
+
+    def _on_worker_error(self, service: str, e: BaseException) -> None:
+        self.session.printer.error(f"{service}: {e}")
+
+    def _keep_pending(self, batch: ChangeBatch) -> None:
+        with self._pending_lock:
+            earlier = self._pending.get(batch.service)
+            retry = ChangeBatch(batch.service, batch.paths, batch.rules, catch_up=True, cfg=batch.cfg)
+            self._pending[batch.service] = earlier.merge(retry) if earlier else retry
+
+    def _run_batch(self, batch: ChangeBatch) -> None:
+        s = self.session
+        with self._pending_lock:
+            earlier = self._pending.pop(batch.service, None)
+        if earlier is not None:
+            batch = earlier.merge(batch)
+        cfg = batch.cfg or s.cfg
+        svc = cfg.project.services.get(batch.service)
+        if svc is None or s.stopping:
+            return
+        root = str(cfg.root)
+        steps = plan_actions(svc.watch, batch.rules)
+        if batch.catch_up:
+            steps = self._catch_up(cfg, batch, steps)
+            if steps is None:
+                return
+        failed = started_fresh = False
+        restarts = any(st.kind in ("restart", "signal") for st in steps)
+        for step in steps:
+            if failed and step.kind not in ("restart", "signal"):
+                continue  # an exec assumes the sync worked; the app is restarted all the same
+            if started_fresh and step.kind in ("restart", "signal"):
+                continue
+            shown = [_display(p, root) for p in sorted(step.paths)]
+            s.printer.event(
+                "action_started", service=batch.service, action=step.label, paths=shown, count=len(shown)
+            )
+            t0 = time.perf_counter()
+            error = None
+            label = step.label
+            try:
+                label = self._execute(cfg, batch.service, step, restarts) or label
+            except DevrunError as e:
+                error = str(e)
+                if not failed:
+                    # pending at once: an unpause or start seen meanwhile must find it
+                    self._keep_pending(batch)
+                failed = True
+            ms = int((time.perf_counter() - t0) * 1000)
+            s.printer.event(
+                "action_finished",
+                service=batch.service,
+                action=label,
+                paths=shown,
+                count=len(shown),
+                duration_ms=ms,
+                ok=error is None,
+                error=error,
+            )
+            if label.endswith(STARTED_FRESH):
+                # the sync had to start the stopped app: it runs the new code already
+                started_fresh = True
+
+    def _catch_up(self, cfg: loader.LoadedConfig, batch: ChangeBatch, steps: list[Step]) -> list[Step] | None:
+        """A whole-tree reconcile in place of the batch's syncs; returns the
+        steps still to run (restart, signal, exec) for what it changed, or None."""
+        s = self.session
+        service = batch.service
+        cid = s.containers.get(service)
+        svc = cfg.project.services[service]
+        if cid is None:
+            return None
+        t0 = time.perf_counter()
+        root = str(cfg.root)
+        pending = [_display(p, root) for p in sorted(batch.paths)]
+        s.printer.event(
+            "action_started", service=service, action="sync (level)", paths=pending, count=len(pending)
+        )
+        try:
+            result = reconcile(
+                cfg,
+                s.engine,
+                s.printer,
+                service,
+                cid,
+                s.expect_stop,
+                may_start=service not in s.stopped_by_user,
+            )
+        except DevrunError as e:
+            s.printer.event(
+                "action_finished",
+                service=service,
+                action="sync (level)",
+                paths=pending,
+                count=len(pending),
+                duration_ms=int((time.perf_counter() - t0) * 1000),
+                ok=False,
+                error=str(e),
+            )
+            self._keep_pending(batch)
+            # the app must not stay down because the sync before its restart failed
+            return [st for st in steps if st.kind in ("restart", "signal")]
+        changed = sorted(p for paths in result.changed.values() for p in paths)
+        s.printer.event(
+            "action_finished",
+            service=service,
+            action="sync (level)",
+            paths=[_display(p, root) for p in changed],
+            count=len(changed),
+            duration_ms=int((time.perf_counter() - t0) * 1000),
+            ok=True,
+            error=None,
+        )
+        rules = dict(batch.rules)
+        for i, paths in result.changed.items():
+            rules[i] = rules.get(i, frozenset()) | frozenset(paths)
+        later = [st for st in plan_actions(svc.watch, rules) if st.kind != "sync"]
+        if result.started:
+            later = [st for st in later if st.kind not in ("restart", "signal")]
+        return later
+
+    def _execute(
+        self, cfg: loader.LoadedConfig, service: str, step: Step, restarts: bool = False
+    ) -> str | None:
+        s = self.session
+        cid = s.containers.get(service)
+        if cid is None:
+            raise EngineError(f"{service} has no running container")
+        if step.kind == "sync":
+            return self._sync(cfg, service, cid, step, restarts)
+        if step.kind == "exec":
+            code = s.engine.exec(
+                cid, list(step.argv or ()), lambda stream, line: s.printer.log(service, stream, line)
+            )
+            if code != 0:
+                raise EngineError(f"`{' '.join(step.argv or ())}` exited with code {code}")
+        elif step.kind == "signal":
+            try:
+                s.engine.kill(cid, step.signal or "SIGHUP")
+            except EngineError:
+                if s.engine.state(cid).running:
+                    raise
+                # the app crashed (say, on the bad edit being fixed now): a fresh start loads the new code
+                s.restart_service(service)
+                return f"{step.label} (was not running: started)"
+        elif step.kind == "restart":
+            mode = s.restart_service(service)
+            return f"restart ({mode})"
+        elif step.kind == "rebuild":
+            return self._rebuild(service, cid)
+        return None
+
+    def _sync(
+        self, cfg: loader.LoadedConfig, service: str, cid: str, step: Step, restarts: bool
+    ) -> str | None:
+        s = self.session
+        rule_index = step.rules[0]
+        svc = cfg.project.services[service]
+        rule = svc.watch[rule_index]
+        if bind_echo(rule.target or "/", rule.path, svc.volumes):
+            return "sync (skipped: bind-mounted)"
+        target = rule.target or "/"
+        sp = plan_sync(step.paths, rule.path, target, self._keep(cfg, service, rule_index))
+        try:
+            sync_into(s.engine, s.printer, service, cid, sp, target)
+            return None
+        except EngineError as e:
+            failure = e  # asked only now: the engine's state costs an extra call on every sync
+        state = s.engine.state(cid)
+        if not state.running and sp.deletes and restarts and service not in s.stopped_by_user:
+            # the app crashed, and the fix may be this very delete: level the
+            # stopped container (held start), so the app starts on the new tree
+            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop)
+            return f"sync {STARTED_FRESH}"
+        if state.paused or not state.running:
+            # the next start or unpause catches up (the batch stays pending)
+            waits = "unpause" if state.paused else "start"
+            raise EngineError(
+                f"{service} is {state.status or 'not running'}: the sync waits for it to {waits}"
+            )
+        raise failure
+
+    def _keep(self, cfg: loader.LoadedConfig, service: str, rule_index: int):
+        if self._router is None or self._router_cfg is not cfg:
+            self._router, self._router_cfg = sync_router(cfg), cfg
+        return keep_for(self._router, service, rule_index)
+
+    def _rebuild(self, service: str, old_cid: str) -> str | None:
+        """Build first: if the build fails the old container keeps running.
+        The containers follow the config current when they are replaced: a
+        config edit during the build whose build settings differ builds again."""
+        s = self.session
+        cfg = s.cfg
+        while True:
+            images = lifecycle.resolve_images(s.engine, cfg, [service], s.printer, force_build=True)
+            with self._apply_lock:
+                if s.stopping:
+                    return "rebuild (built; not applied: stopping)"
+                current = s.cfg
+                if service not in current.project.services:
+                    return "rebuild (service removed from the config)"
+                if current.project.services[service].build != cfg.project.services[service].build:
+                    cfg = current
+                    continue
+                cfg = current
+                desired = plan.desired_specs(cfg.project, cfg.name, images)
+                steps = plan.converge(
+                    desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
+                )
+                since = time.time()
+                ids = self._apply(cfg, steps)
+                new = ids.get(service)
+                if new and new != old_cid:
+                    # under the lock: a config reload waiting for it replaces this one in turn
+                    s.containers[service] = new  # follow-up actions must target the new container
+                    s.submit(ContainerReplaced(service, new, since))
+            return None
+
+    def _apply(self, cfg: loader.LoadedConfig, steps: list[plan.Step]) -> dict[str, str]:
+        """Converge steps, each new or restarted container brought level with
+        the host before it starts. devrun's own stops are never reported as
+        stops from outside."""
+        s = self.session
+        for st in steps:
+            if st.kind in ("recreate", "remove") and st.container_id:
+                s.expect_stop(st.container_id)
+
+        def before_start(service: str, cid: str) -> None:
+            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop)
+            self.synced.add(cid)
+
+        def started(service: str, cid: str) -> None:
+            s.printer.event("service_started", service=service, container=cid)
+
+        return lifecycle.apply(s.engine, cfg, steps, s.printer, started, before_start)
+
+    # ---- hot reload of devrun.yaml / .env / env files -----------------------------------
+
+    def _reload_config(self, paths: tuple[str, ...]) -> None:
+        with self._apply_lock:
+            self._reload_config_locked()
+
+    def _reload_config_locked(self) -> None:
+        s = self.session
+        old = s.cfg
+        try:
+            new = loader.load_file(old.file, project_name=old.name)
+        except ConfigError as e:
+            for line in e.lines():
+                s.printer.error(line)
+            s.printer.warn("the config has errors; the running services keep the previous config")
+            return
+        services = start_order(new.project)
+        try:
+            lifecycle.check_clashes(s.engine, new, services)
+            # before anything is stopped: a taken port must not cost the running container
+            lifecycle.check_ports(s.engine, new, services)
+            images = lifecycle.resolve_images(s.engine, new, services, s.printer)
+            desired = plan.desired_specs(new.project, new.name, images)
+            steps = plan.converge(desired, s.engine.project_containers(new.name), remove_orphans=True)
+            since = time.time()
+            ids = self._apply(new, steps)
+        except DevrunError as e:
+            s.printer.error(f"applying the new config failed: {e}")
+            return
+        changed = [st.service for st in steps if st.kind != "keep"]
+        if self.watcher is not None:
+            self.watcher.stop()
+        s.cfg = new
+        s.services = services
+        s.printer.set_services(services)
+        for name in list(s.containers):
+            if name not in ids:
+                s.containers.pop(name)
+        for name, cid in ids.items():
+            if s.containers.get(name) != cid:
+                s.containers[name] = cid
+                s.logs.follow(name, cid, since)
+        self._router = None
+        self._start_watcher()
+        s.printer.event("config_reloaded", services_changed=changed)
+
+
+def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool | None = None):
+    """Hooks for runner.up: (extend, before_start). before_start brings each
+    container level with the host before its app starts; extend starts live
+    reload and levels the containers that were already running."""
+    synced: set[str] = set()
+
+    def before_start(
+        cfg: loader.LoadedConfig, engine, printer, service: str, cid: str, expect_stop=None
+    ) -> None:
+        reconcile(cfg, engine, printer, service, cid, expect_stop)
+        synced.add(cid)
+
+    def hook(session: Session) -> None:
+        live = LiveReload(session, quiet=quiet, max_wait=max_wait, poll=poll)
+        live.synced = synced
+        live.start()
+
+    return hook, before_start

@@ -1,0 +1,85 @@
+"""One worker run's change ids and stage times, for "is it live?".
+
+Stages, in ms from the first file event of the batch (`detected`):
+`batch_closed` (the debouncer let it go), `applied` (copied, signalled,
+restarted or rebuilt), `ready` (healthcheck passes, else the port answers,
+else the process runs). A control request (no file event) counts from the
+request. `applied` is emitted exactly once per run, even when the run gives up."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from devrun.session import ready
+
+
+class RunTrack:
+    def __init__(
+        self,
+        printer: Any,
+        service: str,
+        changes: frozenset[int] | tuple[int, ...] = (),
+        detected_at: float | None = None,
+        closed_at: float | None = None,
+    ):
+        now = time.monotonic()
+        self.printer = printer
+        self.service = service
+        self.changes = sorted(changes)
+        self.detected_at = detected_at or closed_at or now
+        self.closed_at = closed_at or self.detected_at
+        self.applied_at: float | None = None
+        self.ready_at: float | None = None
+        self.how: str | None = None
+        self.hold: ready.Hold | None = None
+        self._done = False
+
+    def _ms(self, t: float | None) -> int | None:
+        return None if t is None else max(0, int((t - self.detected_at) * 1000))
+
+    def stages(self) -> dict[str, int | None]:
+        return {
+            "detected": 0,
+            "batch_closed": self._ms(self.closed_at),
+            "applied": self._ms(self.applied_at),
+            "ready": self._ms(self.ready_at),
+        }
+
+    def fields(self) -> dict[str, Any]:
+        """Extra fields of action_started."""
+        return {"changes": self.changes}
+
+    def finished_fields(self) -> dict[str, Any]:
+        """Extra fields of action_finished (call after the step ended)."""
+        self.applied_at = time.monotonic()
+        return {"changes": self.changes, "stages": self.stages()}
+
+    def before_restart(self, engine: Any, svc: Any, cid: str) -> None:
+        where = ready.targets(engine, svc, cid)
+        self.hold = ready.Hold(where[0] if where else None)
+
+    def wait_ready(self, engine: Any, svc: Any, cid: str) -> tuple[bool, str | None]:
+        how, ok, error = ready.wait_ready(engine, svc, cid, hold=self.hold)
+        self.hold = None
+        self.how = how
+        if ok:
+            self.ready_at = time.monotonic()
+        return ok, error
+
+    def finish(self, ok: bool, error: str | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self.hold is not None:
+            self.hold.close()
+        self.printer.event(
+            "applied",
+            service=self.service,
+            changes=self.changes,
+            ok=ok,
+            error=error,
+            ready=self.how if ok else None,
+            stages=self.stages(),
+            edit_to_ready_ms=self._ms(self.ready_at),
+        )
