@@ -6,11 +6,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from devrun.errors import UsageError
+
+if TYPE_CHECKING:
+    from devrun.config import loader
 
 
 @dataclass
@@ -136,3 +139,13 @@ def point_in_time(value: str | None, flag: str) -> float | None:
             f"{flag} {value}: give a duration back from now ('10m', '1h30m'), "
             "an RFC 3339 time ('2024-05-01T10:00:00Z') or Unix seconds"
         ) from None
+
+
+def check_services(cfg: loader.LoadedConfig, names: list[str] | None) -> list[str]:
+    """The services named on the command line, each one the project has."""
+    unknown = [n for n in names or [] if n not in cfg.project.services]
+    if unknown:
+        raise UsageError(
+            f"no service named {', '.join(unknown)}; services: {', '.join(sorted(cfg.project.services))}"
+        )
+    return list(names or [])

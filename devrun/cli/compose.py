@@ -24,13 +24,13 @@ from devrun.cli.common import (
     TimeoutOpt,
     UserOpt,
     WorkdirOpt,
+    check_services,
     load,
     one_index,
     printer_for,
 )
 from devrun.cli.run import _raw_out, piped_stdin
 from devrun.errors import EXIT_USAGE, DevrunError, UsageError
-from devrun.session.project_ops import check_services
 
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 

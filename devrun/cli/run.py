@@ -26,15 +26,14 @@ from devrun.cli.common import (
     TimeoutOpt,
     UserOpt,
     WorkdirOpt,
+    check_services,
     globals_,
     load,
     one_index,
     point_in_time,
     printer_for,
 )
-from devrun.config.model import normalise_project_name
 from devrun.errors import ConfigError, DevrunError, Problem, UsageError
-from devrun.session.project_ops import check_services
 
 
 def _flag(value: bool, name: str) -> list[str]:
@@ -249,6 +248,8 @@ def down_cmd(
                     ),
                 ]
             ) from None
+        from devrun.config.model import normalise_project_name
+
         name = normalise_project_name(g.project)
         printer = printer_for(g)
         printer.warn(

@@ -11,14 +11,17 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from devrun import plan
 from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
-from devrun.engine.docker import Engine
 from devrun.errors import EngineError
 from devrun.output import Printer
 from devrun.plan import ContainerSpec, ImageInfo, Step
+
+if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
+    from devrun.engine.docker import Engine
 
 
 def image_tag(cfg: LoadedConfig, service: str) -> str:

@@ -16,29 +16,22 @@ import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from devrun import labels, plan
 from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
-from devrun.engine.docker import Engine
 from devrun.errors import DevrunError, EngineError, UsageError
 from devrun.output import Printer
 from devrun.plan import Observed
 from devrun.session import lifecycle
 
+if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
+    from devrun.engine.docker import Engine
+
 # label on a `run` container: the service it was made from. It carries no
 # service label, so neither `up` nor the live loop takes it for the service's own.
 ONEOFF = "dev.devrun.oneoff"
-
-
-def check_services(cfg: LoadedConfig, names: list[str] | None) -> list[str]:
-    unknown = [n for n in names or [] if n not in cfg.project.services]
-    if unknown:
-        raise UsageError(
-            f"no service named {', '.join(unknown)}; services: {', '.join(sorted(cfg.project.services))}"
-        )
-    return list(names or [])
 
 
 def without_deps(cfg: LoadedConfig) -> LoadedConfig:
