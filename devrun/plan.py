@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Literal
 
 from devrun import __version__, labels
-from devrun.config.model import Project, Service
+from devrun.config.model import NetworkAttach, NetworkSpec, Project, Service
 
 SUPERVISOR_ARGV0 = "devrun-supervisor"
 RUNNING_STATES = ("running", "restarting")
@@ -43,10 +43,53 @@ class Port:
 
 @dataclass(frozen=True)
 class Mount:
-    type: Literal["bind", "volume"]
+    type: Literal["bind", "volume", "tmpfs"]
     source: str | None  # host path, or the engine's volume name
     target: str
     read_only: bool
+    # z, Z, propagation, nocopy; size=BYTES and mode=OCTAL for a tmpfs
+    options: tuple[str, ...] = ()
+    # a bind whose missing source the engine creates as a folder (compose's short syntax)
+    create_host_path: bool = False
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The container on one network beyond its first: connected before the start."""
+
+    network: str  # the engine's network name
+    aliases: tuple[str, ...]
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+
+
+@dataclass(frozen=True)
+class FileCopy:
+    """A secret or config with no file on the host (from `environment` or
+    `content`): written into the container after the create, before the start."""
+
+    target: str
+    content: str
+    mode: int = 0o444
+    uid: str | None = None
+    gid: str | None = None
+
+
+@dataclass(frozen=True)
+class Network:
+    """A network the project uses, as the engine should have it."""
+
+    key: str  # its name in the file ("default": the project network)
+    name: str  # the engine's name
+    external: bool = False
+    driver: str | None = None
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    driver_opts: tuple[tuple[str, str], ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    ipam_driver: str | None = None
+    subnets: tuple[tuple[str, str | None, str | None], ...] = ()  # (subnet, gateway, ip_range)
 
 
 @dataclass(frozen=True)
@@ -87,6 +130,22 @@ class ContainerSpec:
     tty: bool = False
     # the argv the app really runs (inside the supervisor in process mode)
     app_argv: tuple[str, ...] = field(default=())
+    hostname: str | None = None
+    # the first network's static addresses; the other networks, connected before the start
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    networks: tuple[Endpoint, ...] = ()
+    files: tuple[FileCopy, ...] = ()
+    tmpfs: tuple[tuple[str, str], ...] = ()  # (container path, options)
+    expose: tuple[str, ...] = ()  # "PORT/PROTOCOL"
+    shm_size: int | None = None
+    ulimits: tuple[tuple[str, int, int], ...] = ()  # (name, soft, hard)
+    security_opt: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
+    mem_limit: int | None = None
+    mem_reservation: int | None = None
+    cpus: float | None = None
+    pids_limit: int | None = None
 
 
 def config_hash(spec: ContainerSpec) -> str:
@@ -159,6 +218,115 @@ def network_name(project_name: str) -> str:
     return f"{project_name}_default"
 
 
+def container_name(project_name: str, service: str, svc: Service) -> str:
+    return svc.container_name or f"{project_name}-{service}"
+
+
+def attached_networks(svc: Service) -> dict[str, NetworkAttach]:
+    """The networks a service joins, first one first (highest priority, then by
+    name, as compose orders them): none with network_mode host or none."""
+    if svc.network_mode not in (None, "bridge"):
+        return {}
+    nets = svc.networks or {"default": NetworkAttach()}
+    order = sorted(nets, key=lambda k: (-(nets[k].priority or 0), k))
+    return {k: nets[k] for k in order}
+
+
+def network_engine_name(project: Project, project_name: str, key: str) -> str:
+    spec = project.networks.get(key)
+    if spec and spec.name:
+        return spec.name
+    if spec and spec.external:
+        return key
+    return f"{project_name}_{key}"
+
+
+def project_networks(project: Project, project_name: str, services: list[str] | None = None) -> list[Network]:
+    """The networks `services` (default: all) join, as the engine should have them."""
+    keys: list[str] = []
+    for name in services if services is not None else list(project.services):
+        for key in attached_networks(project.services[name]):
+            if key not in keys:
+                keys.append(key)
+    out = []
+    for key in keys:
+        spec = project.networks.get(key) or NetworkSpec()
+        ipam = spec.ipam or {}
+        pools = tuple(
+            (str(c["subnet"]), c.get("gateway"), c.get("ip_range"))
+            for c in ipam.get("config") or []
+            if isinstance(c, dict) and c.get("subnet")
+        )
+        out.append(
+            Network(
+                key=key,
+                name=network_engine_name(project, project_name, key),
+                external=spec.external,
+                driver=spec.driver,
+                internal=spec.internal,
+                attachable=spec.attachable,
+                enable_ipv6=spec.enable_ipv6,
+                driver_opts=tuple(sorted((str(k), str(v)) for k, v in spec.driver_opts.items())),
+                labels=tuple(sorted((k, v or "") for k, v in spec.labels.items())),
+                ipam_driver=ipam.get("driver"),
+                subnets=pools,
+            )
+        )
+    return out
+
+
+def _mounts(project: Project, project_name: str, svc: Service) -> tuple[Mount, ...]:
+    """The service's volumes, then its file-backed secrets and configs (read-only binds)."""
+    mounts = [
+        Mount(
+            m.type,
+            volume_name(project, project_name, m.source) if m.type == "volume" and m.source else m.source,
+            m.target,
+            m.read_only,
+            tuple(m.options),
+            m.type == "bind" and m.create_host_path,
+        )
+        for m in svc.volumes
+    ]
+    for kind in ("secrets", "configs"):
+        declared = getattr(project, kind)
+        for ref in getattr(svc, kind):
+            src = declared.get(ref.source)
+            if src is not None and src.file and not src.external and ref.target:
+                mounts.append(Mount("bind", src.file, ref.target, True))
+    return tuple(mounts)
+
+
+def _file_copies(project: Project, svc: Service) -> tuple[FileCopy, ...]:
+    """Secrets and configs from `environment` or `content`, as compose writes them in."""
+    out = []
+    for kind in ("secrets", "configs"):
+        declared = getattr(project, kind)
+        for ref in getattr(svc, kind):
+            src = declared.get(ref.source)
+            if src is None or src.file or src.external or not ref.target:
+                continue
+            content = src.content if src.content is not None else (src.env_value or "")
+            mode = ref.mode if ref.mode is not None else 0o444
+            out.append(FileCopy(ref.target, content, mode, ref.uid, ref.gid))
+    return tuple(out)
+
+
+def _expose(values: list[str]) -> tuple[str, ...]:
+    """'8080', '9000-9001/udp' -> one 'PORT/PROTOCOL' per port."""
+    out: list[str] = []
+    for value in values:
+        port, _, proto = value.partition("/")
+        lo, _, hi = port.partition("-")
+        if lo.isdigit() and (not hi or hi.isdigit()):
+            out += [f"{p}/{proto or 'tcp'}" for p in range(int(lo), int(hi or lo) + 1)]
+    return tuple(out)
+
+
+def _tmpfs(entries: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((path, opts) for path, _, opts in (e.partition(":") for e in entries))
+
+
 def service_spec(project: Project, project_name: str, service: str, image: ImageInfo) -> ContainerSpec:
     svc = project.services[service]
     mode = restart_mode(svc, image)
@@ -174,36 +342,37 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
     else:
         entrypoint = tuple(svc.entrypoint) if svc.entrypoint is not None else None
         command = tuple(svc.command) if svc.command is not None else None
-    mounts = tuple(
-        Mount(
-            m.type,
-            volume_name(project, project_name, m.source) if m.type == "volume" and m.source else m.source,
-            m.target,
-            m.read_only,
+    nets = attached_networks(svc)
+    endpoints = [
+        Endpoint(
+            network_engine_name(project, project_name, key),
+            tuple(dict.fromkeys((service, *attach.aliases))),
+            attach.ipv4_address,
+            attach.ipv6_address,
         )
-        for m in svc.volumes
-    )
+        for key, attach in nets.items()
+    ]
+    first = endpoints[0] if endpoints else None
     # no test (disabled, or the image's own): nothing to send, as engine_wire prefixes CMD
     hc = svc.healthcheck if svc.healthcheck and svc.healthcheck.test and not svc.healthcheck.disable else None
-    own_network = svc.network_mode in (None, "bridge")
     return ContainerSpec(
         project=project_name,
         service=service,
-        name=f"{project_name}-{service}",
+        name=container_name(project_name, service, svc),
         image_ref=image.ref,
         image_id=image.id,
         entrypoint=entrypoint,
         command=command,
         env=tuple(sorted((k, v) for k, v in svc.environment.items() if v is not None)),
         ports=tuple(Port(p.target, p.published, p.host_ip, p.protocol) for p in svc.ports),
-        mounts=mounts,
+        mounts=_mounts(project, project_name, svc),
         user_labels=tuple(sorted((k, v or "") for k, v in svc.labels.items())),
         init=svc.init,
         stop_signal=svc.stop_signal,
         stop_timeout=svc.stop_grace_period,
-        network=network_name(project_name) if own_network else None,
-        network_mode=None if own_network else svc.network_mode,
-        aliases=(service,) if own_network else (),
+        network=first.network if first else None,
+        network_mode=None if first else (svc.network_mode or "none"),
+        aliases=first.aliases if first else (),
         healthcheck=Health(tuple(hc.test), hc.interval, hc.timeout, hc.retries, hc.start_period)
         if hc
         else None,
@@ -215,6 +384,21 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         cap_add=tuple(svc.cap_add),
         tty=svc.tty,
         app_argv=argv,
+        hostname=svc.hostname,
+        ipv4_address=first.ipv4_address if first else None,
+        ipv6_address=first.ipv6_address if first else None,
+        networks=tuple(endpoints[1:]),
+        files=_file_copies(project, svc),
+        tmpfs=_tmpfs(svc.tmpfs),
+        expose=_expose(svc.expose),
+        shm_size=svc.shm_size,
+        ulimits=tuple(sorted((k, u.soft, u.hard) for k, u in svc.ulimits.items())),
+        security_opt=tuple(svc.security_opt),
+        devices=tuple(svc.devices),
+        mem_limit=svc.mem_limit,
+        mem_reservation=svc.mem_reservation,
+        cpus=svc.cpus,
+        pids_limit=svc.pids_limit,
     )
 
 

@@ -90,6 +90,8 @@ def check_and_resolve(
             if spec.file:
                 p = Path(os.path.expanduser(spec.file))
                 spec.file = str(p if p.is_absolute() else (root / p).resolve())
+            elif spec.environment:
+                spec._env_value = env.get(spec.environment)  # written into the container, never shown
             elif not (spec.environment or spec.content is not None or spec.external):
                 add((kind, fname), "give `file`, `environment`, `content` or `external: true`", key=True)
 
@@ -206,6 +208,19 @@ def check_and_resolve(
             risky(
                 (*base, "cap_add"),
                 "added capabilities widen what the container can do to the host; set allow_cap_add: true to allow it",
+            )
+        if svc.devices and not project.allow_privileged:
+            risky(
+                (*base, "devices"),
+                "devices give the container the host's hardware; set allow_privileged: true to allow it",
+            )
+        unconfined = [
+            o for o in svc.security_opt if "unconfined" in o or o.replace("=", ":") == "label:disable"
+        ]
+        if unconfined and not project.allow_privileged:
+            risky(
+                (*base, "security_opt"),
+                f"{unconfined[0]} lifts the container's confinement; set allow_privileged: true to allow it",
             )
         if svc.network_mode == "host" and not project.allow_host_network:
             risky(

@@ -19,7 +19,8 @@ SERVICE_KEYS = {
     "image", "command", "entrypoint", "environment", "env_file", "working_dir", "user",
     "init", "stop_signal", "stop_grace_period", "tty", "labels", "privileged", "cap_add",
     "profiles", "container_name", "hostname", "networks", "secrets", "configs", "tmpfs",
-    "expose", "depends_on",
+    "expose", "depends_on", "shm_size", "ulimits", "security_opt", "devices", "mem_limit",
+    "mem_reservation", "cpus", "pids_limit",
 }  # fmt: skip
 BUILD_KEYS = ("context", "dockerfile", "args", "target")
 HEALTH_KEYS = ("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable")
@@ -30,7 +31,7 @@ TOP_KEYS = ("name", "services", "volumes", "networks", "secrets", "configs")
 
 # why a key is not applied, shown in its note
 REASONS = {
-    "deploy": "swarm and resource settings are not applied by devrun yet",
+    "deploy": "swarm settings; devrun applies deploy.resources limits only",
     "version": "obsolete in compose too",
     "models": "devrun does not run models",
     "provider": "devrun does not run providers",
@@ -38,8 +39,10 @@ REASONS = {
     "platform": "devrun builds and runs for the engine's platform",
     "pull_policy": "devrun pulls only images it does not have",
 }
-# read into the model, but the engine side does not use them yet
-NOT_APPLIED_YET = ("container_name", "hostname", "secrets", "configs", "tmpfs")
+# deploy.resources -> the service keys that set the same engine limits
+DEPLOY_LIMITS = {("limits", "cpus"): "cpus", ("limits", "memory"): "mem_limit", ("limits", "pids"): "pids_limit",
+                 ("reservations", "memory"): "mem_reservation"}  # fmt: skip
+MOUNT_TYPES = ("bind", "volume", "tmpfs")
 
 
 def _where(container: Any, key: str | int) -> str:
@@ -100,6 +103,12 @@ def to_devrun(
                 out[section][name] = _pick(
                     spec, allowed, f"{section}.{name}", notes, "devrun creates plain local ones"
                 )
+    for section in ("secrets", "configs"):
+        for name, spec in (out.get(section) or {}).items():
+            if isinstance(spec, dict) and spec.get("external"):
+                notes.add(
+                    spec, "external", f"{section}.{name}.external", "swarm only: not mounted into containers"
+                )
     return out
 
 
@@ -135,8 +144,8 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
         at = f"{path}.{key}"
         if key in SERVICE_KEYS:
             out[key] = value
-            if key in NOT_APPLIED_YET and value:
-                notes.add(svc, key, at, "read and checked; not applied to the container yet")
+        elif key == "deploy" and isinstance(value, dict):
+            _deploy(value, out, at, notes)
         elif key == "build":
             out[key] = (
                 _pick(value, BUILD_KEYS, at, notes, "devrun builds with context, dockerfile, args, target")
@@ -155,9 +164,9 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
         elif key == "volumes":
             mounts = PosList()
             for i, v in enumerate(value or []):
-                if isinstance(v, dict) and v.get("type") not in ("bind", "volume"):
+                if isinstance(v, dict) and v.get("type") not in MOUNT_TYPES:
                     notes.add(
-                        value, i, f"{at}[{i}]", f"devrun mounts binds and named volumes, not {v.get('type')}"
+                        value, i, f"{at}[{i}]", f"devrun mounts binds, volumes and tmpfs, not {v.get('type')}"
                     )
                     continue
                 mounts.append(_mount(v, f"{at}[{i}]", notes))
@@ -180,17 +189,27 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
             continue
         else:
             notes.add(svc, key, at, REASONS.get(key, "not done by devrun yet"))
-    deps = out.get("depends_on")
-    if isinstance(deps, dict):
-        for dep, spec in deps.items():
-            if isinstance(spec, dict) and spec.get("condition") == "service_completed_successfully":
-                notes.add(
-                    deps,
-                    dep,
-                    f"{path}.depends_on.{dep}",
-                    "devrun starts it after the job starts, not after it exits",
-                )
     return out
+
+
+def _deploy(deploy: dict[str, Any], out: dict[str, Any], at: str, notes: _Notes) -> None:
+    """deploy.resources limits become the engine limits they set; the swarm rest is noted."""
+    for key, value in deploy.items():
+        if key == "resources" and isinstance(value, dict):
+            for kind, limits in value.items():
+                for name, v in limits.items() if isinstance(limits, dict) else ():
+                    target = DEPLOY_LIMITS.get((kind, name))
+                    if target:
+                        out.setdefault(target, v)
+                    else:
+                        notes.add(
+                            limits,
+                            name,
+                            f"{at}.resources.{kind}.{name}",
+                            "swarm only (devices: GPUs are not reserved)",
+                        )
+        elif not (key == "replicas" and value == 1):
+            notes.add(deploy, key, f"{at}.{key}", REASONS["deploy"])
 
 
 _PORT = re.compile(
@@ -231,18 +250,31 @@ def _mount(spec: Any, at: str, notes: _Notes) -> Any:
         return spec
     out: dict[str, Any] = {k: v for k, v in spec.items() if k in ("type", "source", "target", "read_only")}
     options: list[str] = []
-    bind = spec.get("bind") or {}
+    bind = spec.get("bind")
     if isinstance(bind, dict):
         options += [str(bind[k]) for k in ("selinux", "propagation") if bind.get(k)]
+        # as compose: a `bind:` section without create_host_path mounts only what exists
+        out["create_host_path"] = bool(bind.get("create_host_path"))
+        for key in bind:
+            if key not in ("selinux", "propagation", "create_host_path"):
+                notes.add(
+                    bind,
+                    key,
+                    f"{at}.bind.{key}",
+                    "devrun mounts binds with selinux, propagation, create_host_path",
+                )
     if isinstance(spec.get("volume"), dict) and spec["volume"].get("nocopy"):
         options.append("nocopy")
+    tmpfs = spec.get("tmpfs")
+    if isinstance(tmpfs, dict):
+        options += [f"{k}={tmpfs[k]}" for k in ("size", "mode") if tmpfs.get(k) is not None]
     if spec.get("consistency"):
         options.append(str(spec["consistency"]))
     if options:
         out["options"] = options
     for key in spec:
-        if key not in ("type", "source", "target", "read_only", "bind", "volume", "consistency"):
-            notes.add(spec, key, f"{at}.{key}", "devrun mounts binds and named volumes")
+        if key not in ("type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"):
+            notes.add(spec, key, f"{at}.{key}", "devrun mounts binds, volumes and tmpfs")
     return out
 
 

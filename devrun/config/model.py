@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 
 from devrun.config.values import (  # noqa: F401 - parse_duration and MAX_DURATION are imported from here
     MAX_DURATION,
@@ -17,6 +17,7 @@ from devrun.config.values import (  # noqa: F401 - parse_duration and MAX_DURATI
     _shell_command,
     _split_command,
     normalise_signal,
+    parse_bytes,
     parse_duration,
 )
 
@@ -87,12 +88,15 @@ MOUNT_OPTIONS = (
 
 
 class MountSpec(Strict):
-    type: Literal["bind", "volume"]
+    type: Literal["bind", "volume", "tmpfs"]
     source: str | None = None
     target: str
     read_only: bool = False
-    # options read but not applied by devrun (selinux labels, consistency, nocopy, propagation)
+    # z, Z (SELinux labels), nocopy, propagation; size=BYTES, mode=OCTAL for a tmpfs;
+    # cached, delegated, consistent are read and mean nothing on Linux
     options: list[str] = Field(default_factory=list)
+    # a missing bind source is created as a folder (compose: the short syntax, or bind.create_host_path)
+    create_host_path: bool = True
 
 
 def _mount(value: Any) -> Any:
@@ -144,6 +148,28 @@ def _depends(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: ({} if v is None else v) for k, v in value.items()}
     return value
+
+
+class Ulimit(Strict):
+    soft: int
+    hard: int
+
+
+def _ulimits(value: Any) -> Any:
+    # `nofile: 1024` sets both limits
+    if isinstance(value, dict):
+        return {k: ({"soft": v, "hard": v} if isinstance(v, int) else v) for k, v in value.items()}
+    return value
+
+
+def _device(value: Any) -> Any:
+    if isinstance(value, dict) and "source" in value:
+        target = value.get("target") or value["source"]
+        return ":".join(str(p) for p in (value["source"], target, value.get("permissions") or "rwm"))
+    return value
+
+
+Bytes = Annotated[int | None, BeforeValidator(parse_bytes)]
 
 
 class Healthcheck(Strict):
@@ -278,6 +304,14 @@ class Service(Strict):
     configs: Annotated[list[FileRef], BeforeValidator(_file_refs)] = Field(default_factory=list)
     tmpfs: StrList = Field(default_factory=list)
     expose: list[Annotated[str, BeforeValidator(_scalar_text)]] = Field(default_factory=list)
+    shm_size: Bytes = None
+    ulimits: Annotated[dict[str, Ulimit], BeforeValidator(_ulimits)] = Field(default_factory=dict)
+    security_opt: StrList = Field(default_factory=list)
+    devices: list[Annotated[str, BeforeValidator(_device)]] = Field(default_factory=list)
+    mem_limit: Bytes = None
+    mem_reservation: Bytes = None
+    cpus: float | None = Field(default=None, gt=0)
+    pids_limit: int | None = None
 
 
 class VolumeSpec(Strict):
@@ -305,6 +339,12 @@ class FileSource(Strict):
     environment: str | None = None
     content: str | None = None
     external: bool = False
+    # the value of `environment`, read when the config is loaded; never shown
+    _env_value: str | None = PrivateAttr(default=None)
+
+    @property
+    def env_value(self) -> str | None:
+        return self._env_value
 
 
 def _named(value: Any) -> Any:

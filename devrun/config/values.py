@@ -37,6 +37,21 @@ def parse_duration(value: Any) -> float:
 
 MAX_DURATION = 86400.0
 
+_BYTES = re.compile(r"(?i)^\s*(\d+(?:\.\d+)?)\s*([kmg]?)b?\s*$")
+_BYTE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_bytes(value: Any) -> int | None:
+    """'64m', '1gb', '512k', '100' or 100 -> bytes, as compose reads sizes."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    m = _BYTES.match(value) if isinstance(value, str) else None
+    if not m:
+        raise ValueError(f"{value!r} is not a size; write e.g. '64m', '1g' or a number of bytes")
+    return int(float(m[1]) * _BYTE_UNITS[m[2].lower()])
+
 
 def _bounded(seconds: float, shown: Any) -> float:
     # .inf/.nan are YAML floats, and huge values overflow engine timeouts later

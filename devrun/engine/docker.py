@@ -23,9 +23,9 @@ import urllib3.exceptions
 from devrun import __version__, labels
 from devrun.config.model import BuildSpec
 from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
-from devrun.engine.wire import StreamLines, create_kwargs, log_lines
+from devrun.engine.wire import StreamLines, create_kwargs, files_archive, log_lines
 from devrun.errors import EngineError
-from devrun.plan import ContainerSpec, ContainerState, ImageInfo, Observed
+from devrun.plan import ContainerSpec, ContainerState, ImageInfo, Network, Observed
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
@@ -325,14 +325,35 @@ class Engine:
                     out.append(str(e))
         return out
 
-    def ensure_network(self, project: str, name: str) -> str:
+    def ensure_network(self, project: str, name: str, spec: Network | None = None) -> str:
+        """The project's network `name`, created as `spec` says when missing; an
+        external one must exist already."""
+        external = spec is not None and spec.external
         with translate(f"network {name}"):
             for net in self.api.networks(names=[name]):
                 if net["Name"] == name:
-                    self._owned("network", name, net.get("Labels"), project)
+                    if not external:
+                        self._owned("network", name, net.get("Labels"), project)
                     return net["Id"]
+            if spec is not None and external:
+                raise EngineError(
+                    f"network {name} is external (networks.{spec.key}: external: true) but does not exist; "
+                    f"create it first (docker network create {name}) or drop `external`"
+                )
+            spec = spec or Network("default", name)
+            ipam = None
+            if spec.subnets or spec.ipam_driver:
+                pools = [docker.types.IPAMPool(subnet=s, gateway=g, iprange=r) for s, g, r in spec.subnets]
+                ipam = docker.types.IPAMConfig(driver=spec.ipam_driver or "default", pool_configs=pools)
             net = self.api.create_network(
-                name, driver="bridge", labels={labels.PROJECT: project, labels.VERSION: __version__}
+                name,
+                driver=spec.driver or "bridge",
+                options=dict(spec.driver_opts) or None,
+                ipam=ipam,
+                internal=spec.internal,
+                attachable=spec.attachable or None,
+                enable_ipv6=spec.enable_ipv6 or None,
+                labels={**dict(spec.labels), labels.PROJECT: project, labels.VERSION: __version__},
             )
             return net["Id"]
 
@@ -418,7 +439,7 @@ class Engine:
             inherit = tuple((v, p) for v, p in inherit if p in declared)
         kwargs = create_kwargs(self.api, spec, inherit)
         try:
-            return self.api.create_container(**kwargs)["Id"]
+            cid = self.api.create_container(**kwargs)["Id"]
         except docker.errors.APIError as e:
             if e.status_code == 409:
                 clash = self.find_clashes(spec.project, [spec.name], [], [])
@@ -428,6 +449,35 @@ class Engine:
             raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
         except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
             raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
+        self._complete(cid, spec)
+        return cid
+
+    def _complete(self, cid: str, spec: ContainerSpec) -> None:
+        """What one create call cannot say: the container's other networks, and
+        the secrets and configs written in. Failing, the container goes again."""
+        try:
+            for ep in spec.networks:
+                with translate(f"service {spec.service}: join network {ep.network}"):
+                    self.api.connect_container_to_network(
+                        cid,
+                        ep.network,
+                        aliases=list(ep.aliases) or None,
+                        ipv4_address=ep.ipv4_address,
+                        ipv6_address=ep.ipv6_address,
+                    )
+            if spec.files:
+                owners = any(f.uid or f.gid for f in spec.files)
+                with translate(f"service {spec.service}: write secrets and configs"):
+                    res = self.api._put(
+                        self.api._url("/containers/{0}/archive", cid),
+                        params={"path": "/", **({"copyUIDGID": "true"} if owners else {})},
+                        data=files_archive(spec.files),
+                    )
+                    self.api._raise_for_status(res)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.api.remove_container(cid, force=True, v=True)
+            raise
 
     def _service_of(self, container_id: str) -> str:
         try:
@@ -636,7 +686,9 @@ class Engine:
                 kwargs["labels"][key] = value
         kwargs["stdin_open"] = stdin
         with translate(f"service {spec.service}: create {spec.name}"):
-            return self.api.create_container(**kwargs)["Id"]
+            cid = self.api.create_container(**kwargs)["Id"]
+        self._complete(cid, spec)
+        return cid
 
     def _pump(self, sock: Any, stdin: Any, tty: bool, out: Callable[[int, bytes], None]) -> None:
         """Copy the stdin file to the hijacked socket (then half-close it) while

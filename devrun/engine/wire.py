@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import io
 import struct
+import tarfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import docker
 import requests
 
-from devrun.plan import ContainerSpec, container_labels
+from devrun.plan import ContainerSpec, FileCopy, Mount, container_labels
 
 _NS = 1_000_000_000
 
@@ -28,15 +31,13 @@ def create_kwargs(
     for p in spec.ports:
         bindings.setdefault(f"{p.target}/{p.protocol}", []).append((p.host_ip, p.published))
     inherited = {path: volume for volume, path in inherit}
+    # as compose: a bind the engine may create goes as a `Binds` string (the
+    # mount API refuses a missing source); everything else as a mount
+    binds = [_bind_string(m) for m in spec.mounts if m.type == "bind" and m.create_host_path]
     mounts = [
-        docker.types.Mount(
-            target=m.target,
-            # an anonymous volume in the config (`- /data`) takes over the old one at its path
-            source=m.source or (inherited.get(m.target, "") if m.type == "volume" else ""),
-            type=m.type,
-            read_only=m.read_only,
-        )
+        _mount(m, inherited.get(m.target, ""))
         for m in spec.mounts
+        if not (m.type == "bind" and m.create_host_path)
     ]
     taken = {m.target for m in spec.mounts}
     mounts += [
@@ -58,24 +59,35 @@ def create_kwargs(
     )
     host_config = api.create_host_config(
         port_bindings=bindings or None,
+        binds=binds or None,
         mounts=mounts or None,
         init=spec.init,
         privileged=spec.privileged,
         cap_add=list(spec.cap_add) or None,
         network_mode=spec.network or spec.network_mode,
+        tmpfs=dict(spec.tmpfs) or None,
+        shm_size=spec.shm_size,
+        ulimits=[docker.types.Ulimit(name=n, soft=soft, hard=hard) for n, soft, hard in spec.ulimits] or None,
+        security_opt=list(spec.security_opt) or None,
+        devices=list(spec.devices) or None,
+        mem_limit=spec.mem_limit,
+        mem_reservation=spec.mem_reservation,
+        nano_cpus=round(spec.cpus * _NS) if spec.cpus else None,
+        pids_limit=spec.pids_limit,
     )
-    networking = (
-        api.create_networking_config({spec.network: api.create_endpoint_config(aliases=list(spec.aliases))})
-        if spec.network
-        else None
+    endpoint = api.create_endpoint_config(
+        aliases=list(spec.aliases), ipv4_address=spec.ipv4_address, ipv6_address=spec.ipv6_address
     )
+    networking = api.create_networking_config({spec.network: endpoint}) if spec.network else None
+    exposed = [(p.target, p.protocol) for p in spec.ports]
+    exposed += [(int(port), proto) for port, _, proto in (e.partition("/") for e in spec.expose)]
     return {
         "image": spec.image_id,
         "name": spec.name,
         "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
         "command": list(spec.command) if spec.command is not None else None,
         "environment": dict(spec.env),
-        "ports": [(p.target, p.protocol) for p in spec.ports] or None,
+        "ports": list(dict.fromkeys(exposed)) or None,
         "labels": container_labels(spec),
         "stop_signal": spec.stop_signal,
         "stop_timeout": max(0, round(spec.stop_timeout)),
@@ -85,8 +97,57 @@ def create_kwargs(
         "tty": spec.tty,
         "host_config": host_config,
         "networking_config": networking,
-        "hostname": spec.service,
+        "hostname": spec.hostname or spec.service,
     }
+
+
+_PROPAGATION = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+
+
+def _bind_string(m: Mount) -> str:
+    """SOURCE:TARGET:MODE, with the SELinux label and propagation compose would pass."""
+    mode = ["ro" if m.read_only else "rw", *(o for o in m.options if o in ("z", "Z") or o in _PROPAGATION)]
+    return f"{m.source}:{m.target}:{','.join(mode)}"
+
+
+def _mount(m: Mount, inherited: str) -> docker.types.Mount:
+    opts = dict(o.partition("=")[::2] for o in m.options if "=" in o)
+    if m.type == "tmpfs":
+        mode = opts.get("mode")
+        return docker.types.Mount(
+            target=m.target,
+            source=None,
+            type="tmpfs",
+            read_only=m.read_only,
+            tmpfs_size=int(opts["size"]) if opts.get("size", "").isdigit() else opts.get("size"),
+            # compose writes the mode in octal digits (1777)
+            tmpfs_mode=int(mode, 8) if mode and set(mode) <= set("01234567") else None,
+        )
+    return docker.types.Mount(
+        target=m.target,
+        # an anonymous volume in the config (`- /data`) takes over the old one at its path
+        source=m.source or (inherited if m.type == "volume" else ""),
+        type=m.type,
+        read_only=m.read_only,
+        propagation=next((o for o in m.options if o in _PROPAGATION), None) if m.type == "bind" else None,
+        no_copy="nocopy" in m.options and m.type == "volume",
+    )
+
+
+def files_archive(files: tuple[FileCopy, ...]) -> bytes:
+    """A tar to unpack at / that writes each secret or config at its target, as
+    compose writes them (mode 0444 unless set, owner from uid/gid)."""
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in files:
+            data = f.content.encode()
+            info = tarfile.TarInfo(f.target.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), f.mode, now
+            info.uid = int(f.uid) if f.uid and f.uid.isdigit() else 0
+            info.gid = int(f.gid) if f.gid and f.gid.isdigit() else 0
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 # A log line longer than this is cut into pieces of this many characters; every

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -93,10 +94,45 @@ def public_port_warnings(cfg: LoadedConfig, services: list[str]) -> list[str]:
 
 def check_clashes(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
     volumes = sorted({plan.volume_name(cfg.project, cfg.name, v) for v in cfg.project.volumes})
-    containers = [f"{cfg.name}-{s}" for s in services]
-    clashes = engine.find_clashes(cfg.name, containers, [plan.network_name(cfg.name)], volumes)
+    containers = [plan.container_name(cfg.name, s, cfg.project.services[s]) for s in services]
+    networks = [n.name for n in plan.project_networks(cfg.project, cfg.name, services) if not n.external]
+    clashes = engine.find_clashes(cfg.name, containers, networks, volumes)
     if clashes:
         raise EngineError("\n".join(clashes))
+
+
+def check_files(cfg: LoadedConfig, services: list[str]) -> None:
+    """Each secret and config the services use has its file, or its variable set."""
+    problems = []
+    for name in services:
+        svc = cfg.project.services[name]
+        for kind in ("secrets", "configs"):
+            declared = getattr(cfg.project, kind)
+            for ref in getattr(svc, kind):
+                src = declared.get(ref.source)
+                if src is None or src.external:
+                    continue
+                if src.file and not os.path.isfile(src.file):
+                    problems.append(
+                        f"service {name}: {kind[:-1]} {ref.source}: file {src.file} does not exist"
+                    )
+                elif src.environment and src.env_value is None:
+                    problems.append(
+                        f"service {name}: {kind[:-1]} {ref.source}: environment variable {src.environment} is not set"
+                    )
+    if problems:
+        raise EngineError("\n".join(problems))
+
+
+def up_warnings(cfg: LoadedConfig, services: list[str]) -> list[str]:
+    """What `up` says once before it starts: ports open to the network, then
+    each key the files ask for that devrun does not apply, and why."""
+    return public_port_warnings(cfg, services) + list(dict.fromkeys(cfg.notes))
+
+
+def ensure_networks(engine: Engine, cfg: LoadedConfig, services: list[str] | None = None) -> None:
+    for net in plan.project_networks(cfg.project, cfg.name, services):
+        engine.ensure_network(cfg.name, net.name, net)
 
 
 def healthy_needed(cfg: LoadedConfig, services: set[str] | None = None) -> set[str]:
@@ -134,6 +170,58 @@ def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer
     raise EngineError(f"service {spec.service} was not healthy in time; check its healthcheck")
 
 
+def completed_needed(cfg: LoadedConfig, services: set[str] | None = None) -> dict[str, list[str]]:
+    """Jobs that one of `services` (default: all) needs to exit 0 first
+    (service_completed_successfully) -> the services that need them."""
+    out: dict[str, list[str]] = {}
+    for name, svc in cfg.project.services.items():
+        if services is None or name in services:
+            for dep, d in svc.depends_on.items():
+                if d.condition == "service_completed_successfully":
+                    out.setdefault(dep, []).append(name)
+    return out
+
+
+def wait_completed(
+    engine: Engine, service: str, container_id: str, printer: Printer, needed_by: list[str]
+) -> None:
+    """Wait for the job to exit: 0 lets its dependents start, anything else is a
+    failure naming the code, who needed it, and its last lines."""
+    printer.info(f"waiting for {service} to complete ({', '.join(needed_by)} wait for it)")
+    while (state := engine.state(container_id)).running:
+        time.sleep(0.1)
+    if state.exit_code == 0:
+        printer.info(f"{service} completed successfully")
+        return
+    last = [line for _stream, line in engine.logs(container_id, follow=False, tail=5)]
+    raise EngineError(
+        f"service {service} exited with code {state.exit_code}; {', '.join(needed_by)} "
+        f"need it to complete successfully, so they were not started"
+        + "".join(f"\n  {service} | {line}" for line in last)
+    )
+
+
+def restart_dependents(
+    engine: Engine,
+    cfg: LoadedConfig,
+    steps: list[Step],
+    printer: Printer,
+    expect_stop: Callable[[str], None] | None = None,
+) -> None:
+    """depends_on `restart: true`: a running dependent this plan kept is
+    restarted after its dependency was recreated, as compose does."""
+    recreated = {s.service for s in steps if s.kind == "recreate"}
+    kept = {s.service: s.container_id for s in steps if s.kind == "keep" and s.container_id}
+    for name, svc in cfg.project.services.items():
+        why = [d for d, spec in svc.depends_on.items() if spec.restart and d in recreated]
+        cid = kept.get(name)
+        if why and cid:
+            printer.info(f"restarting {name} ({', '.join(why)} recreated; depends_on restart: true)")
+            if expect_stop is not None:
+                expect_stop(cid)
+            engine.restart(cid, svc.stop_grace_period)
+
+
 def apply(
     engine: Engine,
     cfg: LoadedConfig,
@@ -142,17 +230,20 @@ def apply(
     on_started: Callable[[str, str], None],
     before_start: Callable[[str, str], None] | None = None,
     started: set[str] | None = None,
+    expect_stop: Callable[[str], None] | None = None,
 ) -> dict[str, str]:
     """Execute converge steps in order; returns service -> container id.
     `before_start` brings each container level with the host before its app
     starts (created, recreated, or stopped and started again). If a step
     fails, containers this call created for new services are removed again; a
     recreate that fails puts the old container back (stopped). Health is
-    waited for where one of `started` (default: every service) needs it."""
-    engine.ensure_network(cfg.name, plan.network_name(cfg.name))
+    waited for where one of `started` (default: every service) needs it,
+    and so is a job's exit 0 (service_completed_successfully)."""
+    ensure_networks(engine, cfg, [s.service for s in steps if s.spec is not None])
     for vol in cfg.project.volumes:
         engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
     wait_for = healthy_needed(cfg, started)
+    jobs = completed_needed(cfg, started)
     created: list[str] = []
     ids: dict[str, str] = {}
     try:
@@ -182,6 +273,9 @@ def apply(
                 on_started(step.service, cid)
             if step.service in wait_for:
                 wait_healthy(engine, step.spec, cid, printer)
+            if step.service in jobs:
+                wait_completed(engine, step.service, cid, printer, jobs[step.service])
+        restart_dependents(engine, cfg, steps, printer, expect_stop)
     except (EngineError, KeyboardInterrupt):
         for cid in created:
             with contextlib.suppress(EngineError):
@@ -229,6 +323,7 @@ def converge_project(
     """The whole of `up` before log streaming: preflight, images, plan, apply."""
     services = start_order(cfg.project, only or None)
     check_clashes(engine, cfg, services)
+    check_files(cfg, services)
     check_ports(engine, cfg, services)
     images = resolve_images(engine, cfg, services, printer, force_build=force_build)
     for name, info in images.items():
