@@ -10,6 +10,13 @@ def main() -> None:
     try:
         # until the CLI installs its own handling: SIGTERM interrupts the imports too
         signal.signal(signal.SIGTERM, _terminated)
+        if len(sys.argv) > 1 and "wait" in sys.argv[1:4]:
+            # a running `up` answers `devrun wait` before anything heavy is imported
+            from devrun.cli.fast import run as fast_run
+
+            code = fast_run(sys.argv[1:])
+            if code is not None:
+                sys.exit(code)
         from devrun.cli.main import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)

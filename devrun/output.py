@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -31,13 +32,21 @@ EVENTS: dict[str, dict[str, str]] = {
     "service_started": {"service": "string", "container": "string"},
     "service_stopped": {"service": "string"},
     "ready": {"services": "array"},
-    "change": {"service": "string", "paths": "array", "count": "integer", "paths_b64": "array"},
+    "change": {
+        "service": "string",
+        "paths": "array",
+        "count": "integer",
+        "paths_b64": "array",
+        "changes": "array",
+        "held": "boolean",
+    },
     "action_started": {
         "service": "string",
         "action": "string",
         "paths": "array",
         "count": "integer",
         "paths_b64": "array",
+        "changes": "array",
     },
     "action_finished": {
         "service": "string",
@@ -48,6 +57,18 @@ EVENTS: dict[str, dict[str, str]] = {
         "duration_ms": "integer",
         "ok": "boolean",
         "error": "string|null",
+        "changes": "array",
+        "stages": "object",
+    },
+    # the edit is live: every step of the run done and the service ready again
+    "applied": {
+        "service": "string",
+        "changes": "array",
+        "ok": "boolean",
+        "error": "string|null",
+        "ready": "string|null",
+        "stages": "object",
+        "edit_to_ready_ms": "integer|null",
     },
     "log": {"service": "string", "stream": "string", "line": "string", "line_b64": "string"},
     "container_exited": {"service": "string", "exit_code": "integer", "last_lines": "array"},
@@ -191,6 +212,9 @@ class Printer:
         # the next ordinary line wipes it (a failed build's error quotes its tail)
         self._collapse_builds = not json_mode and hasattr(self.out, "isatty") and self.out.isatty()
         self._progress_shown = False
+        # called with each event in its --json shape (any thread; must not block):
+        # the running up's event stream and status board
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
     def set_services(self, services: list[str]) -> None:
         """Fix prefix width and colours up front so columns line up."""
@@ -201,7 +225,14 @@ class Printer:
 
     # ---- the two entry points -----------------------------------------------
 
+    def _tell(self, kind: str, fields: dict[str, Any]) -> None:
+        obj = {"v": SCHEMA_VERSION, "ts": timestamp(), "event": kind, **json_fields(fields)}
+        for listener in self.listeners:
+            listener(obj)
+
     def log(self, service: str, stream: str, line: str) -> None:
+        if self.listeners:
+            self._tell("log", {"service": service, "stream": stream, "line": line})
         if self.json_mode:
             self._json("log", {"service": service, "stream": stream, "line": line})
             return
@@ -218,6 +249,8 @@ class Printer:
     def event(self, kind: str, **fields: Any) -> None:
         if kind not in EVENTS:
             raise ValueError(f"unknown event kind {kind!r}")
+        if self.listeners:
+            self._tell(kind, fields)
         if self.json_mode:
             self._json(kind, fields)
             return
@@ -325,8 +358,9 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
         case "ready":
             return f"ready: {', '.join(f.get('services') or [])}"
         case "change":
-            return f"{f['service']}: {f.get('count', 0)} changed: {_paths(f)}"
-        case "action_started":
+            held = " (watching paused: applied on resume)" if f.get("held") else ""
+            return f"{f['service']}: {f.get('count', 0)} changed: {_paths(f)}{held}"
+        case "action_started" | "applied":
             return None  # one human line per action: the finished one says it all
         case "action_finished":
             took = f"{f.get('duration_ms', 0)} ms"

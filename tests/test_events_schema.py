@@ -123,10 +123,16 @@ def test_schema_kinds_match_the_printer() -> None:
 
 def example_value(json_type: str):
     first = json_type.split("|")[0]
-    return {"string": "text", "integer": 3, "boolean": True, "array": ["a"], "null": None}[first]
+    return {"string": "text", "integer": 3, "boolean": True, "array": ["a"], "null": None, "object": {}}[first]
 
 
-VALUES = {"action": "restart", "stream": "stdout"}
+VALUES = {
+    "action": "restart",
+    "stream": "stdout",
+    "changes": [4, 5],
+    "stages": {"detected": 0, "batch_closed": 52, "applied": 70, "ready": 75},
+    "ready": "port",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(EVENTS))

@@ -60,8 +60,16 @@ def test_unknown_event_refused():
 
 
 def test_every_event_has_human_text():
-    samples = {"string": "s", "array": ["a"], "integer": 1, "boolean": True, "string|null": None}
-    silent = {"action_started"}  # the finished line says it all
+    samples = {
+        "string": "s",
+        "array": ["a"],
+        "integer": 1,
+        "boolean": True,
+        "string|null": None,
+        "integer|null": None,
+        "object": {},
+    }
+    silent = {"action_started", "applied"}  # the finished line says it all
     for kind, fields in EVENTS.items():
         text = human_text(kind, {k: samples[t] for k, t in fields.items()})
         assert (text is None) == (kind in silent), kind

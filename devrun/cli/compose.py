@@ -415,12 +415,29 @@ def watch_cmd(
 
 
 def wait_cmd(
-    ctx: typer.Context, services: ServicesArg = None, file: FileOpt = None, project: ProjectOpt = None
+    ctx: typer.Context,
+    services: ServicesArg = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout", metavar="SECONDS", help="With a running up: give up after this long (exit 1)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="With a running up: the verdict as JSON.")] = False,
+    file: FileOpt = None,
+    project: ProjectOpt = None,
 ) -> None:
-    """Block until the services' containers stop; exit with the first one's exit code."""
+    """With a running `devrun up`: block until every change saved before the call is
+    applied and its service ready (exit 0, or 1 with the failing action's error).
+    Without one, as compose: until the containers stop, exiting with the first one's code."""
+    from devrun.cli.wait import wait_live
+    from devrun.session.endpoint import find_running
     from devrun.session.project_ops import service_containers
 
     cfg, _ = load(ctx, file, project)
+    info = find_running(cfg.name)
+    if info is not None:
+        raise typer.Exit(wait_live(info, check_services(cfg, services), timeout, as_json))
     engine = _engine()
     found = service_containers(engine, cfg, check_services(cfg, services))
     codes = [engine.wait(o.id) for o in found]

@@ -175,21 +175,28 @@ def up_cmd(
     result: dict[str, int] = {}
     if abort:
         hook, result = abort_on_exit(hook, exit_code_from)
+    servers: list = []
+    if not detach:
+        hook = serve_control(hook, servers)
     hook = show_urls(hook, engine, cfg, order, printer)
-    code = runner.up(
-        cfg,
-        printer,
-        services=chosen,
-        detach=detach,
-        build=build,
-        # the hook also carries --abort-on-container-exit; watching itself is off without live's hook
-        watch=hook is not None,
-        extend=hook,
-        before_start=before_start,
-        engine=engine,
-        no_recreate=no_recreate,
-        stop_timeout=timeout,
-    )
+    try:
+        code = runner.up(
+            cfg,
+            printer,
+            services=chosen,
+            detach=detach,
+            build=build,
+            # the hook also carries --abort-on-container-exit; watching itself is off without live's hook
+            watch=hook is not None,
+            extend=hook,
+            before_start=before_start,
+            engine=engine,
+            no_recreate=no_recreate,
+            stop_timeout=timeout,
+        )
+    finally:
+        for server in servers:
+            server.stop()
     if code == 0 and wait:
         project_ops.wait_ready(engine, cfg, order, wait_timeout)
         printer.info(f"healthy: {', '.join(order)}")
@@ -199,6 +206,20 @@ def up_cmd(
     if "code" in result:
         code = project_ops.exit_code_of(engine, cfg, exit_code_from) if exit_code_from else result["code"]
     raise typer.Exit(code)
+
+
+def serve_control(inner, servers: list):
+    """An `extend` hook for runner.up: serve the running up's state and controls
+    (unix socket and 127.0.0.1; docs/events.md) and print the dashboard link."""
+
+    def hook(session) -> None:
+        if inner is not None:
+            inner(session)
+        from devrun.session.steer import serve
+
+        servers.append(serve(session))
+
+    return hook
 
 
 def down_cmd(
@@ -291,6 +312,7 @@ def _uptime(started: str) -> float | None:
 
 def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
     from devrun.session.project_ops import ONEOFF
+    from devrun.session.status import published_ports
 
     rows = []
     for o in engine.project_containers(cfg.name):
@@ -299,17 +321,7 @@ def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
         if not o.service and not (oneoffs and oneoff):
             continue
         state = info["State"]
-        ports = []
-        for target, binds in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
-            for b in binds or []:
-                ports.append(
-                    {
-                        "host_ip": b["HostIp"],
-                        "published": int(b["HostPort"]),
-                        "target": int(target.split("/")[0]),
-                        "protocol": target.split("/")[1],
-                    }
-                )
+        ports = published_ports(info)
         running = state.get("Running", False)
         rows.append(
             {

@@ -47,13 +47,27 @@ class ChangeBatch:
     # the config the rule indices refer to: a worker runs a batch against the
     # config it was matched with, never one swapped in mid-step
     cfg: Any = field(default=None, compare=False)
+    # change ids this run makes live, and steps asked for by a control call
+    # (restart, rebuild) whatever the paths say
+    changes: frozenset[int] = frozenset()
+    forced: frozenset[str] = frozenset()
+    detected_at: float | None = field(default=None, compare=False)  # monotonic, first file event
+    closed_at: float | None = field(default=None, compare=False)
 
     def merge(self, other: ChangeBatch) -> ChangeBatch:
         """`other` is the later batch. Rule indices of another config mean
         other rules: then only the later ones count, and a whole-tree
         reconcile covers the earlier paths."""
+        extra = {
+            "changes": self.changes | other.changes,
+            "forced": self.forced | other.forced,
+            "detected_at": min((t for t in (self.detected_at, other.detected_at) if t is not None), default=None),
+            "closed_at": other.closed_at or self.closed_at,
+        }
         if self.cfg is not other.cfg and self.cfg is not None and other.cfg is not None:
-            return ChangeBatch(self.service, self.paths | other.paths, dict(other.rules), True, other.cfg)
+            return ChangeBatch(
+                self.service, self.paths | other.paths, dict(other.rules), True, other.cfg, **extra
+            )
         rules = {
             i: self.rules.get(i, frozenset()) | other.rules.get(i, frozenset())
             for i in {*self.rules, *other.rules}
@@ -64,6 +78,7 @@ class ChangeBatch:
             rules,
             self.catch_up or other.catch_up,
             other.cfg if other.cfg is not None else self.cfg,
+            **extra,
         )
 
 

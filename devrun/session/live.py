@@ -8,6 +8,7 @@ service's worker, or reloads the config. Workers run the steps that
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from devrun.session.reconcile import (
     watch_specs,
 )
 from devrun.session.runner import Session, WatchBatch
+from devrun.session.stages import RunTrack
 from devrun.session.sync import bind_echo, plan_sync
 from devrun.watch.rules import Router
 from devrun.watch.watcher import Batch, Watcher
@@ -133,7 +135,8 @@ class LiveReload:
         )
         self.watcher.start()
         for name in self.session.services:
-            if name not in self.workers and cfg.project.services[name].watch:
+            # every service: a control call (restart, rebuild) runs on its worker too
+            if name not in self.workers:
                 self.workers[name] = ServiceWorker(name, self._run_batch, self._on_worker_error)
 
     def _enqueue(self, batch: Batch) -> None:
@@ -143,6 +146,28 @@ class LiveReload:
                 batch.service,
                 tuple(sorted(batch.paths)),
                 {i: tuple(sorted(p)) for i, p in batch.rules.items()},
+                detected_at=batch.first_at,
+                closed_at=time.monotonic(),
+            )
+        )
+
+    def trigger(self, service: str, kind: str, change_id: int, at: float) -> None:
+        """A control call (on the loop): `restart`, `rebuild`, or `sync` (the
+        whole tree brought level, then what changed restarted or signalled)."""
+        worker = self.workers.get(service)
+        if worker is None:
+            return
+        worker.submit(
+            ChangeBatch(
+                service,
+                frozenset(),
+                {},
+                catch_up=kind == "sync",
+                cfg=self.session.cfg,
+                changes=frozenset({change_id}),
+                forced=frozenset({kind} - {"sync"}),
+                detected_at=at,
+                closed_at=at,
             )
         )
 
@@ -171,12 +196,23 @@ class LiveReload:
         if worker is None or msg.service not in s.containers:
             return
         root = str(s.cfg.root)
+        ids = {"changes": list(msg.changes)} if msg.changes else {}
         s.printer.event(
-            "change", service=msg.service, paths=[_display(p, root) for p in msg.paths], count=len(msg.paths)
+            "change",
+            service=msg.service,
+            paths=[_display(p, root) for p in msg.paths],
+            count=len(msg.paths),
+            **ids,
         )
         worker.submit(
             ChangeBatch(
-                msg.service, frozenset(msg.paths), {i: frozenset(p) for i, p in msg.rules.items()}, cfg=s.cfg
+                msg.service,
+                frozenset(msg.paths),
+                {i: frozenset(p) for i, p in msg.rules.items()},
+                cfg=s.cfg,
+                changes=frozenset(msg.changes),
+                detected_at=msg.detected_at,
+                closed_at=msg.closed_at,
             )
         )
 
@@ -209,6 +245,20 @@ class LiveReload:
             self._pending[batch.service] = earlier.merge(retry) if earlier else retry
 
     def _run_batch(self, batch: ChangeBatch) -> None:
+        """Run the batch's steps; a batch with change ids ends with `applied`
+        (once the service is ready again), whatever happened."""
+        track = None
+        if batch.changes:
+            track = RunTrack(
+                self.session.printer, batch.service, batch.changes, batch.detected_at, batch.closed_at
+            )
+        try:
+            self._run_steps(batch, track)
+        finally:
+            if track is not None:
+                track.finish(False, "not applied (devrun is stopping, or the service is gone)")
+
+    def _run_steps(self, batch: ChangeBatch, track: RunTrack | None) -> None:
         s = self.session
         with self._pending_lock:
             earlier = self._pending.pop(batch.service, None)
@@ -224,7 +274,9 @@ class LiveReload:
             steps = self._catch_up(cfg, batch, steps)
             if steps is None:
                 return
+        steps = _forced(steps, batch)
         failed = started_fresh = False
+        first_error = None
         restarts = any(st.kind in ("restart", "signal") for st in steps)
         for step in steps:
             if failed and step.kind not in ("restart", "signal"):
@@ -233,15 +285,23 @@ class LiveReload:
                 continue
             shown = [_display(p, root) for p in sorted(step.paths)]
             s.printer.event(
-                "action_started", service=batch.service, action=step.label, paths=shown, count=len(shown)
+                "action_started",
+                service=batch.service,
+                action=step.label,
+                paths=shown,
+                count=len(shown),
+                **(track.fields() if track else {}),
             )
             t0 = time.perf_counter()
             error = None
             label = step.label
             try:
+                if track is not None and step.kind == "restart" and batch.service in s.containers:
+                    track.before_restart(s.engine, svc, s.containers[batch.service])
                 label = self._execute(cfg, batch.service, step, restarts) or label
             except DevrunError as e:
                 error = str(e)
+                first_error = first_error or error
                 if not failed:
                     # pending at once: an unpause or start seen meanwhile must find it
                     self._keep_pending(batch)
@@ -256,10 +316,16 @@ class LiveReload:
                 duration_ms=ms,
                 ok=error is None,
                 error=error,
+                **(track.finished_fields() if track else {}),
             )
             if label.endswith(STARTED_FRESH):
                 # the sync had to start the stopped app: it runs the new code already
                 started_fresh = True
+        if track is not None:
+            cid = s.containers.get(batch.service)
+            if first_error is None and cid is not None:
+                ok, first_error = track.wait_ready(s.engine, svc, cid)
+            track.finish(first_error is None, first_error)
 
     def _catch_up(self, cfg: loader.LoadedConfig, batch: ChangeBatch, steps: list[Step]) -> list[Step] | None:
         """A whole-tree reconcile in place of the batch's syncs; returns the
@@ -347,7 +413,8 @@ class LiveReload:
             mode = s.restart_service(service)
             return f"restart ({mode})"
         elif step.kind == "rebuild":
-            return self._rebuild(service, cid)
+            # a control call's rebuild (no rule asked for it) recreates even an unchanged image
+            return self._rebuild(service, cid, recreate=not step.rules)
         return None
 
     def _sync(
@@ -385,7 +452,7 @@ class LiveReload:
             self._router, self._router_cfg = sync_router(cfg), cfg
         return keep_for(self._router, service, rule_index)
 
-    def _rebuild(self, service: str, old_cid: str) -> str | None:
+    def _rebuild(self, service: str, old_cid: str, recreate: bool = False) -> str | None:
         """Build first: if the build fails the old container keeps running.
         The containers follow the config current when they are replaced: a
         config edit during the build whose build settings differ builds again."""
@@ -407,6 +474,13 @@ class LiveReload:
                 steps = plan.converge(
                     desired, [o for o in s.engine.project_containers(cfg.name) if o.service == service]
                 )
+                if recreate:
+                    steps = [
+                        dataclasses.replace(st, kind="recreate")
+                        if st.kind == "keep" and st.service == service
+                        else st
+                        for st in steps
+                    ]
                 since = time.time()
                 ids = self._apply(cfg, steps)
                 new = ids.get(service)
@@ -481,6 +555,15 @@ class LiveReload:
         s.printer.event("config_reloaded", services_changed=changed)
 
 
+def _forced(steps: list[Step], batch: ChangeBatch) -> list[Step]:
+    """A control call's restart or rebuild, whatever the paths asked for."""
+    if "rebuild" in batch.forced:
+        return [Step("rebuild", (), batch.paths)]
+    if "restart" in batch.forced and not any(st.kind == "restart" for st in steps):
+        return [st for st in steps if st.kind != "signal"] + [Step("restart", (), frozenset())]
+    return steps
+
+
 def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool | None = None):
     """Hooks for runner.up: (extend, before_start). before_start brings each
     container level with the host before its app starts; extend starts live
@@ -495,6 +578,7 @@ def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool
 
     def hook(session: Session) -> None:
         live = LiveReload(session, quiet=quiet, max_wait=max_wait, poll=poll)
+        session.live = live
         live.synced = synced
         live.start()
 

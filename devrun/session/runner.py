@@ -81,6 +81,9 @@ class WatchBatch:
     service: str | None
     paths: tuple[str, ...]
     rules: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    changes: tuple[int, ...] = ()  # change ids (given by the loop when something steers it)
+    detected_at: float | None = None  # monotonic time of the batch's first file event
+    closed_at: float | None = None  # monotonic time the debouncer let it go
 
 
 def engine_timeout() -> float:
@@ -105,6 +108,7 @@ class Session:
         self.services = services
         self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()  # put() is safe in signal handlers
         self.containers: dict[str, str] = {}  # service -> current container id
+        self.live: Any = None  # the LiveReload, when watching
         self.logs = LogFollowers(engine, printer)
         self.exit_code: int | None = None
         self.stopping = 0  # stop requests seen

@@ -46,6 +46,7 @@ class _Service:
     busy: int = 0
     last_error: str | None = None
     actions: collections.deque = field(default_factory=lambda: collections.deque(maxlen=MAX_ACTIONS))
+    details: dict[str, Any] = field(default_factory=dict)  # image, name, restart_mode
     last_id: int = 0  # newest change id detected for this service
     outcomes: dict[int, dict[str, Any] | None] = field(default_factory=dict)  # id -> None while pending
 
@@ -62,6 +63,9 @@ class _Service:
             "service": self.name,
             "state": self.state,
             "container": self.container,
+            "name": self.details.get("name"),
+            "image": self.details.get("image"),
+            "restart_mode": self.details.get("restart_mode"),
             "exit_code": self.exit_code,
             "health": self.health,
             "ports": [dict(p) for p in self.ports],
@@ -130,8 +134,11 @@ class StatusBoard:
             for name in services:
                 self.service(name).paused = paused
 
-    def set_ports(self, service: str, ports: list[dict[str, Any]]) -> None:
-        self.service(service).ports = ports
+    def set_details(self, service: str, details: Mapping[str, Any]) -> None:
+        """Ports, image, container name and restart mode (read once per container)."""
+        s = self.service(service)
+        s.ports = list(details.get("ports") or [])
+        s.details = {k: v for k, v in details.items() if k != "ports"}
 
     def apply(self, ev: Mapping[str, Any]) -> None:
         """One Printer event (the --json shape) or an engine health event
@@ -210,6 +217,23 @@ class StatusBoard:
             "services": {name: s.view(now) for name, s in self._services.items()},
         }
         return Snapshot(self._seq, data, json.dumps(data, default=str).encode())
+
+
+def published_ports(info: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A container's published ports, from the engine's inspect answer."""
+    ports = []
+    for target, binds in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
+        for b in binds or []:
+            number, _, protocol = target.partition("/")
+            ports.append(
+                {
+                    "host_ip": b["HostIp"],
+                    "published": int(b["HostPort"]),
+                    "target": int(number),
+                    "protocol": protocol,
+                }
+            )
+    return ports
 
 
 # ---- "is it live?" ------------------------------------------------------------------

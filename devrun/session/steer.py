@@ -11,6 +11,7 @@ blocks) and submits the event to the loop for the board."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from devrun.session.project_lock import STOP_FOR_DOWN
 from devrun.session.runner import Session, StopRequest, WatchBatch
-from devrun.session.status import StatusBoard, WaitTarget
+from devrun.session.status import StatusBoard, WaitTarget, published_ports
 
 ACTIONS = ("restart", "rebuild", "sync")
 
@@ -102,12 +103,22 @@ class Steer:
 
     def _on_observed(self, msg: Observed) -> None:
         self.board.apply(msg.ev)
+        if msg.ev.get("event") == "service_started":
+            self.describe(msg.ev["service"], msg.ev["container"])
         self._publish()
+
+    def describe(self, service: str, cid: str) -> None:
+        try:
+            self.board.set_details(service, container_details(self.session.engine, cid))
+        except Exception:  # noqa: BLE001 - gone again: its own events say so
+            pass
 
     def _on_engine_event(self, ev: Any) -> None:
         action = ev.action
         if action.startswith("health_status"):
-            self.board.apply({"event": "health", "service": ev.service, "health": action.split(":")[-1].strip()})
+            self.board.apply(
+                {"event": "health", "service": ev.service, "health": action.split(":")[-1].strip()}
+            )
         elif action in ("pause", "unpause"):
             state = "paused" if action == "pause" else "running"
             self.board.apply({"event": "health", "service": ev.service, "health": None, "state": state})
@@ -206,9 +217,7 @@ class Steer:
                 self._paused_all = False
                 self._paused = {n for n in self.session.services if n not in services}
         self.board.set_paused(None, False)
-        self.board.set_paused(
-            list(self.session.services) if self._paused_all else sorted(self._paused), True
-        )
+        self.board.set_paused(list(self.session.services) if self._paused_all else sorted(self._paused), True)
         if self._paused_all:
             self.board.set_paused(None, True)
         which = "all services" if services is None else ", ".join(services)
@@ -238,12 +247,42 @@ def _merge(a: WatchBatch, b: WatchBatch) -> WatchBatch:
         paths=tuple(sorted({*a.paths, *b.paths})),
         rules=rules,
         changes=(*a.changes, *b.changes),
-        detected_at=min(x for x in (a.detected_at, b.detected_at, time.monotonic()) if x is not None),
+        detected_at=min((x for x in (a.detected_at, b.detected_at) if x is not None), default=None),
     )
 
 
 def _display(path: str, root: str) -> str:
-    import os
-
     rel = os.path.relpath(path, root)
     return path if rel.startswith("..") else rel
+
+
+def container_details(engine: Any, cid: str) -> dict[str, Any]:
+    """What `ps` shows of a container beyond the events: ports, image, name, mode."""
+    info = engine.inspect(cid)
+    ports = published_ports(info)
+    labels = (info.get("Config") or {}).get("Labels") or {}
+    return {
+        "ports": ports,
+        "image": (info.get("Config") or {}).get("Image", ""),
+        "name": str(info.get("Name", "")).lstrip("/"),
+        "restart_mode": labels.get("dev.devrun.restart-mode", ""),
+    }
+
+
+def serve(session: Session) -> Any:
+    """Start the control server of a running `up` (aiohttp imported only now);
+    prints the dashboard link once. Returns the server (stop() it at the end)."""
+    from devrun.session.control import ControlServer, EventHub
+
+    board = StatusBoard(session.cfg.name, list(session.services))
+    steer = Steer(session, board, EventHub(), live=session.live)
+    for service, cid in session.containers.items():
+        board.apply({"event": "service_started", "service": service, "container": cid})
+        steer.describe(service, cid)
+    steer.install()
+    server = ControlServer(session.cfg.name, board, steer.hub, steer, config=str(session.cfg.file))
+    server.start()
+    board.set_extra(dashboard=f"http://127.0.0.1:{server.port}/")
+    board.publish()
+    session.printer.info(f"dashboard: {server.url}")
+    return server

@@ -34,6 +34,7 @@ class Batch:
     service: str | None  # None: devrun's own config files (hot reload)
     paths: frozenset[str]
     rules: dict[int, frozenset[str]]  # rule index -> the paths that matched it
+    first_at: float | None = field(default=None, compare=False)  # the clock's time of its first change
 
 
 @dataclass
@@ -108,8 +109,12 @@ class Debouncer:
                 continue
             rules = {i: frozenset(ps & kept) for i, ps in pending.rules.items() if ps & kept}
             self._closed_at[service] = now
-            out.append(Batch(service=service, paths=frozenset(kept), rules=rules))
+            out.append(Batch(service=service, paths=frozenset(kept), rules=rules, first_at=pending.first_at))
         return out
 
     def pending(self) -> bool:
         return bool(self._pending)
+
+    def pending_services(self) -> set[str | None]:
+        """Services with a batch still open."""
+        return set(self._pending)

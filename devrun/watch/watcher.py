@@ -21,10 +21,13 @@ the next debounce deadline (no busy polling).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
+import shutil
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -209,6 +212,13 @@ class Watcher:
         self._warned_limit = False
         self._loop: threading.Thread | None = None
         self.ready = threading.Event()
+        # barriers (`devrun wait`): a cookie file created in a private folder
+        # watched on the same inotify fd arrives after every earlier event
+        self._cookie_dir: str | None = None
+        self._cookie_wd: int | None = None
+        self._cookies: dict[str, Callable[[set[str | None]], None]] = {}
+        self._cookie_lock = threading.Lock()
+        self._cookie_seq = 0
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -221,6 +231,14 @@ class Watcher:
             except OSError as e:
                 self._warn(f"inotify unavailable ({e.strerror}); polling instead")
         self._place_all(report=False)
+        if self._inotify is not None:
+            self._cookie_dir = tempfile.mkdtemp(prefix="devrun-barrier-")
+            try:
+                self._cookie_wd = self._inotify.add_callback(
+                    os.fsencode(self._cookie_dir), IN.IN_CREATE | IN.IN_ONLYDIR, self._callback, _CALLBACK_ID
+                )
+            except OSError:
+                self._cookie_wd = None
         self.ready.set()
         self._loop = threading.Thread(target=self._run, name="devrun-watch", daemon=True)
         self._loop.start()
@@ -233,6 +251,23 @@ class Watcher:
         if self._inotify is not None:
             self._inotify.stop()
             self._inotify.join(timeout=5)
+        if self._cookie_dir is not None:
+            shutil.rmtree(self._cookie_dir, ignore_errors=True)
+
+    def barrier(self, done: Callable[[set[str | None]], None]) -> None:
+        """Call `done(services whose batch is still open)` on the watcher's
+        thread once every file event that happened before this call has been
+        handled (their closed batches already handed on). Polling: the events
+        its last scan found."""
+        if self._cookie_wd is None or self._cookie_dir is None:
+            self._q.put(("barrier", done))
+            return
+        with self._cookie_lock:
+            self._cookie_seq += 1
+            name = f"c{self._cookie_seq}"
+            self._cookies[name] = done
+        with open(os.path.join(self._cookie_dir, name), "w"):
+            pass
 
     def stats(self) -> dict:
         polled = self._poller.roots
@@ -284,7 +319,11 @@ class Watcher:
 
     def _handle(self, item: tuple) -> None:
         kind, payload = item
-        if kind == "event":
+        if kind == "event" and self._cookie_wd is not None and payload.wd == self._cookie_wd:
+            self._on_cookie(os.fsdecode(payload.name or b""))
+        elif kind == "barrier":
+            payload(self._debouncer.pending_services())
+        elif kind == "event":
             self._on_inotify(payload)
         elif kind == "gone":
             self._on_watch_gone(payload)
@@ -298,6 +337,18 @@ class Watcher:
             if self._inotify is not None:  # lost events may hide moves: check every root
                 self._unsettled.update(root.base for root in self._router.roots)
             self._place_all(report=False, only_missing=True)
+
+    def _on_cookie(self, name: str) -> None:
+        with self._cookie_lock:
+            done = self._cookies.pop(name, None)
+        if self._cookie_dir is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._cookie_dir, name))
+        if done is not None:
+            try:
+                done(self._debouncer.pending_services())
+            except Exception as e:  # noqa: BLE001 - a consumer bug must not kill watching
+                self._warn(f"barrier handler failed: {e!r}")
 
     def _on_inotify(self, event: InotifyEvent) -> None:
         folder = self._watches.path_of.get(event.wd)
