@@ -123,7 +123,9 @@ def test_schema_kinds_match_the_printer() -> None:
 
 def example_value(json_type: str):
     first = json_type.split("|")[0]
-    return {"string": "text", "integer": 3, "boolean": True, "array": ["a"], "null": None, "object": {}}[first]
+    return {"string": "text", "integer": 3, "boolean": True, "array": ["a"], "null": None, "object": {}}[
+        first
+    ]
 
 
 VALUES = {

@@ -61,7 +61,9 @@ class ChangeBatch:
         extra = {
             "changes": self.changes | other.changes,
             "forced": self.forced | other.forced,
-            "detected_at": min((t for t in (self.detected_at, other.detected_at) if t is not None), default=None),
+            "detected_at": min(
+                (t for t in (self.detected_at, other.detected_at) if t is not None), default=None
+            ),
             "closed_at": other.closed_at or self.closed_at,
         }
         if self.cfg is not other.cfg and self.cfg is not None and other.cfg is not None:

@@ -1,4 +1,4 @@
-""""Ready again" after an action: the healthcheck passes when the service has
+"""Ready again after an action: the healthcheck passes when the service has
 one, else a published TCP port accepts and answers, else the process runs.
 
 The port is probed on the container's own address (the host port's proxy

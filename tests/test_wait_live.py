@@ -1,0 +1,101 @@
+"""`devrun wait` next to a running `up` (issue 12): it returns only once the
+app answers with the edit, and within 50 ms of that moment, over 20 edits for
+each of signal, process restart and sync; 0 at once when nothing is pending."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.live_helpers import DevrunUp, free_port, wait_until
+from tests.test_control_api import APP, control, get, web_project
+
+pytestmark = pytest.mark.docker
+EDITS = int(os.environ.get("DEVRUN_WAIT_EDITS", "20"))
+
+KINDS = {
+    "signal": ("app/handler.py", lambda n: f'TEXT = "h{n}"\n', "/handler", lambda n: f"h{n}"),
+    "restart": (
+        "app/app.py",
+        lambda n: APP.replace('VERSION = "v1"', f'VERSION = "v{n}"'),
+        "/version",
+        lambda n: f"v{n}",
+    ),
+    "sync": ("static/page.txt", lambda n: f"s{n}", "/static", lambda n: f"s{n}"),
+}
+
+
+def wait_cmd(folder, project: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devrun", "-p", project, "wait", "--timeout", "30"],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.xfail(
+    reason="issue 12, open: a signal's readiness probe can beat the app's handler (wait returned before "
+    "the edit answered in 1 of 5), and the lag after the app answered reached 65 ms for restart",
+    strict=False,
+)
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_wait_returns_once_the_edit_answers(kind, tmp_path, project_name):
+    port = free_port()
+    web_project(tmp_path, port)
+    rel, content, path, expect = KINDS[kind]
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=90)
+        wait_until(lambda: get(port, "/version") == "v1", 30, what="the app")
+        control(project_name)
+        lags = []
+        for n in range(2, 2 + EDITS):
+            (tmp_path / rel).write_text(content(n))
+            proc = wait_cmd(tmp_path, project_name)
+            seen_at = None
+            while True:
+                if seen_at is None and get(port, path, timeout=1) == expect(n):
+                    seen_at = time.monotonic()
+                code = proc.poll()
+                if code is not None:
+                    done_at = time.monotonic()
+                    break
+            out, err = proc.communicate()
+            assert code == 0, err
+            # never before the app answers with the edit
+            assert get(port, path) == expect(n), f"edit {n}: wait returned before the app answered"
+            lags.append((done_at - (seen_at or done_at)) * 1000)
+        print(
+            f"\n{kind}: wait after the app answered, ms: median {statistics.median(lags):.1f}, max {max(lags):.1f}"
+        )
+        assert max(lags) <= 50, lags
+
+
+def test_wait_with_nothing_pending_returns_at_once(tmp_path, project_name):
+    port = free_port()
+    web_project(tmp_path, port)
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=90)
+        control(project_name)
+        t0 = time.monotonic()
+        proc = wait_cmd(tmp_path, project_name)
+        assert proc.wait(10) == 0
+        assert time.monotonic() - t0 < 1.0
+
+
+def test_wait_fails_with_the_error_of_a_broken_restart(tmp_path, project_name):
+    port = free_port()
+    web_project(tmp_path, port)
+    with DevrunUp(tmp_path, project_name) as up:
+        up.wait_for("ready", timeout=90)
+        control(project_name)
+        (tmp_path / "app/app.py").write_text("raise SystemExit(3)\n")
+        proc = wait_cmd(tmp_path, project_name)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1 and "web" in err, err
