@@ -166,11 +166,16 @@ class Client:
             raise ControlError(f"the running devrun up did not answer: {e}") from None
         if res.status != 200:
             raise ControlError(f"the running devrun up refused the stream ({res.status})")
-        try:
-            for line in res:
-                if line.startswith(b"data: "):
-                    yield json.loads(line[6:])
-        except OSError:
-            return
-        finally:
-            conn.close()
+        # connected before returning: events from now on are in the stream
+        return _events(conn, res)
+
+
+def _events(conn: http.client.HTTPConnection, res: http.client.HTTPResponse):
+    try:
+        for line in res:
+            if line.startswith(b"data: "):
+                yield json.loads(line[6:])
+    except OSError:
+        return
+    finally:
+        conn.close()
