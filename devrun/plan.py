@@ -342,11 +342,13 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
     else:
         entrypoint = tuple(svc.entrypoint) if svc.entrypoint is not None else None
         command = tuple(svc.command) if svc.command is not None else None
+    name = container_name(project_name, service, svc)
     nets = attached_networks(svc)
     endpoints = [
         Endpoint(
             network_engine_name(project, project_name, key),
-            tuple(dict.fromkeys((service, *attach.aliases))),
+            # as compose: the container's name too (the engine resolves it anyway)
+            tuple(dict.fromkeys((service, *attach.aliases, name))),
             attach.ipv4_address,
             attach.ipv6_address,
         )
@@ -358,7 +360,7 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
     return ContainerSpec(
         project=project_name,
         service=service,
-        name=container_name(project_name, service, svc),
+        name=name,
         image_ref=image.ref,
         image_id=image.id,
         entrypoint=entrypoint,

@@ -138,6 +138,6 @@ def test_names_ports_and_volumes():
         }
     )
     spec = plan.desired_specs(cfg, "proj", {"web": IMG})["web"]
-    assert spec.name == "proj-web" and spec.network == "proj_default" and spec.aliases == ("web",)
+    assert spec.name == "proj-web" and spec.network == "proj_default" and spec.aliases == ("web", "proj-web")
     assert [(p.host_ip, p.published) for p in spec.ports] == [("127.0.0.1", 8080), ("0.0.0.0", 9090)]
     assert spec.mounts[0].source == "proj_data"

@@ -208,18 +208,25 @@ def restart_dependents(
     printer: Printer,
     expect_stop: Callable[[str], None] | None = None,
 ) -> None:
-    """depends_on `restart: true`: a running dependent this plan kept is
-    restarted after its dependency was recreated, as compose does."""
+    """depends_on `restart: true`: a running dependent these steps did not
+    touch is restarted after its dependency was recreated, as compose does."""
     recreated = {s.service for s in steps if s.kind == "recreate"}
-    kept = {s.service: s.container_id for s in steps if s.kind == "keep" and s.container_id}
-    for name, svc in cfg.project.services.items():
-        why = [d for d, spec in svc.depends_on.items() if spec.restart and d in recreated]
-        cid = kept.get(name)
-        if why and cid:
-            printer.info(f"restarting {name} ({', '.join(why)} recreated; depends_on restart: true)")
+    touched = {s.service for s in steps if s.kind != "keep"}
+    why = {
+        name: [d for d, spec in svc.depends_on.items() if spec.restart and d in recreated]
+        for name, svc in cfg.project.services.items()
+        if name not in touched
+    }
+    if not any(why.values()):
+        return
+    for o in engine.project_containers(cfg.name):
+        if why.get(o.service) and o.state in plan.RUNNING_STATES:
+            printer.info(
+                f"restarting {o.service} ({', '.join(why[o.service])} recreated; depends_on restart: true)"
+            )
             if expect_stop is not None:
-                expect_stop(cid)
-            engine.restart(cid, svc.stop_grace_period)
+                expect_stop(o.id)
+            engine.restart(o.id, cfg.project.services[o.service].stop_grace_period)
 
 
 def apply(
