@@ -327,6 +327,15 @@ def _tmpfs(entries: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple((path, opts) for path, _, opts in (e.partition(":") for e in entries))
 
 
+def health_of(svc: Service) -> Health | None:
+    """The healthcheck devrun sends; None with no test (disabled, or the image's own),
+    as engine_wire prefixes CMD."""
+    hc = svc.healthcheck
+    if not hc or not hc.test or hc.disable:
+        return None
+    return Health(tuple(hc.test), hc.interval, hc.timeout, hc.retries, hc.start_period)
+
+
 def service_spec(project: Project, project_name: str, service: str, image: ImageInfo) -> ContainerSpec:
     svc = project.services[service]
     mode = restart_mode(svc, image)
@@ -355,8 +364,6 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         for key, attach in nets.items()
     ]
     first = endpoints[0] if endpoints else None
-    # no test (disabled, or the image's own): nothing to send, as engine_wire prefixes CMD
-    hc = svc.healthcheck if svc.healthcheck and svc.healthcheck.test and not svc.healthcheck.disable else None
     return ContainerSpec(
         project=project_name,
         service=service,
@@ -375,9 +382,7 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         network=first.network if first else None,
         network_mode=None if first else (svc.network_mode or "none"),
         aliases=first.aliases if first else (),
-        healthcheck=Health(tuple(hc.test), hc.interval, hc.timeout, hc.retries, hc.start_period)
-        if hc
-        else None,
+        healthcheck=health_of(svc),
         restart_mode=mode,
         restart_policy=svc.restart,
         working_dir=svc.working_dir,

@@ -66,14 +66,16 @@ def project_name(request, docker_client) -> str:
     cleanup_project(name)
 
 
-def cleanup_project(name: str) -> None:
+def cleanup_project(name: str, label: str = LABEL_PROJECT) -> None:
+    """Remove everything labelled as the project's: devrun's label, or compose's
+    (com.docker.compose.project) for the reference runs."""
     try:
         import docker
 
         client = docker.from_env(timeout=30)
     except Exception:  # noqa: BLE001
         return
-    flt = {"label": f"{LABEL_PROJECT}={name}"}
+    flt = {"label": f"{label}={name}"}
     for c in client.containers.list(all=True, filters=flt):
         try:
             c.remove(force=True, v=True)

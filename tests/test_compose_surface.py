@@ -279,9 +279,10 @@ def pair(tmp_path_factory, docker_client):
             assert result.returncode == 0, result.stderr
         yield p
     finally:
-        p.run("compose", "down", "-v", "-t", "1", "--rmi", "local")
+        p.run("compose", "down", "-v", "-t", "1", "--rmi", "local", "--remove-orphans")
         p.run("devrun", "down", "-v", "-t", "1", "--rmi", "local")
         cleanup_project(p.names["devrun"])
+        cleanup_project(p.names["compose"], "com.docker.compose.project")
 
 
 @pytest.mark.parametrize(
@@ -517,3 +518,68 @@ def test_run_on_a_terminal_is_interactive(tmp_path, project_name):
     )
     assert result.returncode == 5, result.stdout + result.stderr
     assert "on-a-tty" in result.stdout
+
+
+SLOW_DB_YAML = """\
+name: {name}
+services:
+  db:
+    image: busybox:stable
+    init: true
+    command: ["sh", "-c", "rm -f /tmp/ready; sleep 2; touch /tmp/ready; while true; do sleep 1; done"]
+    healthcheck:
+      test: ["CMD-SHELL", "test -f /tmp/ready"]
+      interval: 500ms
+      retries: 30
+  web:
+    image: busybox:stable
+    init: true
+    command: ["sh", "-c", "while true; do sleep 1; done"]
+    depends_on:
+      db:
+        condition: service_healthy
+"""
+
+
+def _started_at(docker_client, label: str, name: str) -> dict[str, float]:
+    from datetime import datetime
+
+    out = {}
+    for c in docker_client.containers.list(all=True, filters={"label": f"{label}={name}"}):
+        service = c.labels.get("dev.devrun.service") or c.labels.get("com.docker.compose.service")
+        stamp = c.attrs["State"]["StartedAt"][:26].rstrip("Z")
+        out[service] = datetime.fromisoformat(stamp).timestamp()
+    return out
+
+
+@needs_compose
+def test_start_waits_for_healthy_dependencies_as_compose_does(tmp_path, docker_client):
+    """`start` after `stop`: web starts only once db is healthy again (db takes 2 s)."""
+    tag = uuid.uuid4().hex[:8]
+    tools = {
+        "devrun": (f"tstartd{tag}", [sys.executable, "-m", "devrun"], "dev.devrun.project"),
+        "compose": (f"tstartc{tag}", [COMPOSE, "-f", "devrun.yaml"], "com.docker.compose.project"),
+    }
+    try:
+        for tool, (name, argv, label) in tools.items():
+            folder = tmp_path / tool
+            folder.mkdir()
+            (folder / "devrun.yaml").write_text(SLOW_DB_YAML.format(name=name))
+            env = {**os.environ, "NO_COLOR": "1"}
+            for args in (["up", "-d", "--wait"], ["stop", "-t", "1"], ["start"]):
+                r = subprocess.run(
+                    [*argv, "-p", name, *args] if tool == "compose" else [*argv, *args],
+                    cwd=folder,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
+                assert r.returncode == 0, (tool, args, r.stderr)
+            started = _started_at(docker_client, label, name)
+            assert set(started) == {"db", "web"}, (tool, started)
+            assert started["web"] - started["db"] >= 1.9, (tool, started)
+    finally:
+        for name, _argv, _label in tools.values():
+            cleanup_project(name)
+            cleanup_project(name, "com.docker.compose.project")

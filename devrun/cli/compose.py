@@ -140,18 +140,12 @@ def stop_cmd(
 def start_cmd(
     ctx: typer.Context, services: ServicesArg = None, file: FileOpt = None, project: ProjectOpt = None
 ) -> None:
-    """Start services' existing containers (`devrun up` creates them)."""
-    from devrun.config.checks import start_order
-    from devrun.session.project_ops import service_containers
+    """Start services' existing containers (`devrun up` creates them), each after
+    the services it depends on are healthy or completed, as compose does."""
+    from devrun.session.project_ops import start_services
 
     cfg, g = load(ctx, file, project)
-    engine, printer = _engine(), printer_for(g)
-    found = {o.service: o for o in service_containers(engine, cfg, check_services(cfg, services))}
-    for name in start_order(cfg.project, sorted(found)):
-        o = found.get(name)
-        if o is not None and o.state not in ("running", "restarting"):
-            engine.start(o.id)
-            printer.info(f"started {name}")
+    start_services(_engine(), cfg, check_services(cfg, services), printer_for(g))
 
 
 def kill_cmd(

@@ -19,7 +19,7 @@ from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
 from devrun.errors import EngineError
 from devrun.output import Printer
-from devrun.plan import ContainerSpec, ImageInfo, Step
+from devrun.plan import ContainerSpec, Health, ImageInfo, Step
 
 if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
     from devrun.engine.docker import Engine
@@ -147,13 +147,14 @@ def healthy_needed(cfg: LoadedConfig, services: set[str] | None = None) -> set[s
     }
 
 
-def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer: Printer) -> None:
-    hc = spec.healthcheck
+def wait_healthy(
+    engine: Engine, service: str, hc: Health | None, container_id: str, printer: Printer
+) -> None:
     if hc is None:
         raise EngineError(
-            f"service {spec.service}: others wait for it to be healthy but it has no `healthcheck:`; add one"
+            f"service {service}: others wait for it to be healthy but it has no `healthcheck:`; add one"
         )
-    printer.info(f"waiting for {spec.service} to be healthy")
+    printer.info(f"waiting for {service} to be healthy")
     deadline = time.monotonic() + hc.start_period + (hc.interval + hc.timeout) * (hc.retries + 1) + 5
     while time.monotonic() < deadline:
         state = engine.inspect(container_id)["State"]
@@ -165,9 +166,9 @@ def wait_healthy(engine: Engine, spec: ContainerSpec, container_id: str, printer
             last = (log[-1].get("Output") or "").strip().splitlines()[-1:] or [
                 f"exit code {state.get('ExitCode')}"
             ]
-            raise EngineError(f"service {spec.service} did not become healthy: {last[0]}")
+            raise EngineError(f"service {service} did not become healthy: {last[0]}")
         time.sleep(0.1)
-    raise EngineError(f"service {spec.service} was not healthy in time; check its healthcheck")
+    raise EngineError(f"service {service} was not healthy in time; check its healthcheck")
 
 
 def completed_needed(cfg: LoadedConfig, services: set[str] | None = None) -> dict[str, list[str]]:
@@ -279,7 +280,7 @@ def apply(
                 engine.start(cid)
                 on_started(step.service, cid)
             if step.service in wait_for:
-                wait_healthy(engine, step.spec, cid, printer)
+                wait_healthy(engine, step.service, step.spec.healthcheck, cid, printer)
             if step.service in jobs:
                 wait_completed(engine, step.service, cid, printer, jobs[step.service])
         restart_dependents(engine, cfg, steps, printer, expect_stop)

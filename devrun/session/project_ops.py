@@ -111,6 +111,35 @@ def start_existing(engine: Engine, cfg: LoadedConfig, services: list[str]) -> se
     return {o.service for o in found}
 
 
+def start_services(engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer) -> list[str]:
+    """compose's `start`: the services' existing containers started in
+    dependency order, each once what it depends on is healthy
+    (service_healthy) or has exited 0 (service_completed_successfully);
+    returns the services started."""
+    every = {o.service: o for o in engine.project_containers(cfg.name) if o.service}
+    found = {o.service: o for o in service_containers(engine, cfg, services)}
+    settled: set[str] = set()
+    started = []
+    for name in start_order(cfg.project, sorted(found)):
+        if name not in found:
+            continue  # a dependency not asked for: waited on below only if it runs
+        for dep, d in cfg.project.services[name].depends_on.items():
+            if dep in settled or dep not in every:
+                continue
+            settled.add(dep)
+            if d.condition == "service_healthy":
+                hc = plan.health_of(cfg.project.services[dep])
+                lifecycle.wait_healthy(engine, dep, hc, every[dep].id, printer)
+            elif d.condition == "service_completed_successfully":
+                lifecycle.wait_completed(engine, dep, every[dep].id, printer, [name])
+        o = found[name]
+        if o.state not in plan.RUNNING_STATES:
+            engine.start(o.id)
+            printer.info(f"started {name}")
+            started.append(name)
+    return started
+
+
 def stop_services(
     engine: Engine, cfg: LoadedConfig, services: list[str], timeout: float | None
 ) -> list[Observed]:
