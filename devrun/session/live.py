@@ -506,7 +506,9 @@ class LiveReload:
         def started(service: str, cid: str) -> None:
             s.printer.event("service_started", service=service, container=cid)
 
-        return lifecycle.apply(s.engine, cfg, steps, s.printer, started, before_start)
+        return lifecycle.apply(
+            s.engine, cfg, steps, s.printer, started, before_start, expect_stop=s.expect_stop
+        )
 
     # ---- hot reload of devrun.yaml / .env / env files -----------------------------------
 
@@ -518,7 +520,7 @@ class LiveReload:
         s = self.session
         old = s.cfg
         try:
-            new = loader.load_file(old.file, project_name=old.name)
+            new = loader.reload(old)
         except ConfigError as e:
             for line in e.lines():
                 s.printer.error(line)

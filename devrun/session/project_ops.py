@@ -301,7 +301,7 @@ def run_oneoff(
         deps = [s for s in start_order(cfg.project, [opts.service]) if s != opts.service]
         if deps:
             lifecycle.converge_project(engine, cfg, deps, printer)
-    engine.ensure_network(cfg.name, plan.network_name(cfg.name))
+    lifecycle.ensure_networks(engine, cfg, [opts.service])
     for vol in cfg.project.volumes:
         engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
     image = lifecycle.resolve_images(engine, cfg, [opts.service], printer)[opts.service]
@@ -315,7 +315,13 @@ def run_oneoff(
         command=tuple(command) if command is not None else None,
         env=tuple(sorted({**dict(base.env), **opts.env}.items())),
         ports=base.ports if opts.service_ports else (),
+        # a one-off is no second instance of the service: no static address, no aliases
         aliases=(),
+        ipv4_address=None,
+        ipv6_address=None,
+        networks=tuple(
+            dataclasses.replace(e, aliases=(), ipv4_address=None, ipv6_address=None) for e in base.networks
+        ),
         user=opts.user or base.user,
         working_dir=opts.workdir or base.working_dir,
         tty=opts.tty,

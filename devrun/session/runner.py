@@ -432,7 +432,7 @@ def up(
             started[service] = cid
             printer.event("service_started", service=service, container=cid)
 
-        for line in lifecycle.public_port_warnings(cfg, order):
+        for line in lifecycle.up_warnings(cfg, order):
             printer.warn(line)
         interrupted: list[int] = []
 
