@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from importlib import resources
@@ -430,6 +431,16 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class PublishedPort:
+    """A container port published on the host, as the engine bound it."""
+
+    target: int
+    protocol: str  # tcp | udp | sctp
+    host_ip: str
+    host_port: int
+
+
+@dataclass(frozen=True)
 class ContainerState:
     """What the engine says of one container, as plain data."""
 
@@ -443,6 +454,36 @@ class ContainerState:
     anonymous_volumes: tuple[tuple[str, str], ...] = ()  # (volume, path in the container)
     mounts: tuple[str, ...] = ()  # every mount's path in the container
     image_id: str = ""
+    image: str = ""  # the reference it was created from
+    health: str | None = None  # starting | healthy | unhealthy; None without a healthcheck
+    health_output: str = ""  # the last line the healthcheck printed
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
+    ports: tuple[PublishedPort, ...] = ()
+    addresses: tuple[str, ...] = ()  # its IP address on each network, in the engine's order
+    created: str = ""
+    restart_count: int = 0  # the engine's own restarts (a restart policy), not devrun's
+
+
+@dataclass(frozen=True)
+class PathStat:
+    """A path in a container, as the archive API states it."""
+
+    name: str
+    size: int
+    mode: int  # Go's FileMode: 1<<31 marks a directory
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.mode & (1 << 31))
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    """An image as `images` lists it."""
+
+    id: str
+    tags: tuple[str, ...]
+    size: int
 
 
 StepKind = Literal["create", "recreate", "start", "keep", "remove"]

@@ -21,6 +21,7 @@ from devrun.config import loader
 from devrun.engine.docker import EngineEvent
 from devrun.errors import EngineError
 from devrun.output import Printer
+from devrun.plan import ContainerState
 from devrun.session.runner import Session, reconnect_delay
 from tests.conftest import BUSYBOX
 
@@ -63,8 +64,8 @@ class FakeEngine:
         self.follows.append((cid, since))
         return iter(())
 
-    def inspect(self, cid):
-        return {"State": {"Running": True}, "Config": {"Labels": {}}}
+    def state(self, cid):
+        return ContainerState(True, False, "running", None, "", "container", cid)
 
     def stop(self, cid, timeout):
         self.touched.append(f"stop {cid}")

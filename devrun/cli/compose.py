@@ -347,8 +347,8 @@ def top_cmd(
     cfg, _ = load(ctx, file, project)
     engine = _engine()
     for o in service_containers(engine, cfg, check_services(cfg, services), states=("running",)):
-        data = engine.top(o.id)
-        rows = [data.get("Titles") or [], *(data.get("Processes") or [])]
+        titles, processes = engine.top(o.id)
+        rows = [titles, *processes]
         widths = [max(len(str(r[i])) for r in rows if i < len(r)) for i in range(len(rows[0]))]
         print(o.name)
         for r in rows:

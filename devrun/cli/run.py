@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from devrun import labels
 from devrun.cli.common import (
     EnvOpt,
     FileOpt,
@@ -296,8 +297,8 @@ def down_cmd(
         project_ops.remove_images(engine, project_ops.image_refs(cfg, rmi), printer)
 
 
-def _created(info: dict) -> float:
-    return time.time() - (_uptime(info.get("Created", "")) or 0.0) - 1.0
+def _created(created: str) -> float:
+    return time.time() - (_uptime(created) or 0.0) - 1.0
 
 
 def _uptime(started: str) -> float | None:
@@ -311,35 +312,30 @@ def _uptime(started: str) -> float | None:
 
 
 def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
-    from devrun.session.project_ops import ONEOFF
     from devrun.session.status import published_ports
 
     rows = []
     for o in engine.project_containers(cfg.name):
-        info = engine.inspect(o.id)
-        oneoff = ((info.get("Config") or {}).get("Labels") or {}).get(ONEOFF)
+        state = engine.state(o.id)
+        oneoff = state.labels.get(labels.ONEOFF)
         if not o.service and not (oneoffs and oneoff):
             continue
-        state = info["State"]
-        ports = published_ports(info)
-        running = state.get("Running", False)
+        running = state.running
         rows.append(
             {
                 "service": o.service or oneoff,
                 "container": o.name,
                 "id": o.id[:12],
                 "full_id": o.id,
-                "image": (info.get("Config") or {}).get("Image", ""),
-                "state": state.get("Status", o.state),
-                "exit_code": None if running else state.get("ExitCode"),
+                "image": state.image,
+                "state": state.status or o.state,
+                "exit_code": None if running else state.exit_code,
                 # the engine keeps the last health verdict of a stopped container: meaningless then
-                "health": (state.get("Health") or {}).get("Status")
-                if running and not state.get("Paused")
-                else None,
-                "ports": ports,
-                "uptime_s": round(_uptime(state.get("StartedAt", "")) or 0, 1) if running else None,
+                "health": state.health if running and not state.paused else None,
+                "ports": published_ports(state.ports),
+                "uptime_s": round(_uptime(state.started_at) or 0, 1) if running else None,
                 "restart_count": max(
-                    info.get("RestartCount", 0), engine.start_count(o.id, _created(info)) - 1
+                    state.restart_count, engine.start_count(o.id, _created(state.created)) - 1
                 ),
                 "restart_mode": o.restart_mode,
                 "oneoff": bool(oneoff),

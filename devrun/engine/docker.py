@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -25,7 +25,16 @@ from devrun.config.model import BuildSpec
 from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
 from devrun.engine.wire import StreamLines, create_kwargs, files_archive, log_lines
 from devrun.errors import EngineError
-from devrun.plan import ContainerSpec, ContainerState, ImageInfo, Network, Observed
+from devrun.plan import (
+    ContainerSpec,
+    ContainerState,
+    ImageDetails,
+    ImageInfo,
+    Network,
+    Observed,
+    PathStat,
+    PublishedPort,
+)
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
@@ -42,20 +51,63 @@ Progress = Callable[[str], None]
 def _reason(e: Exception) -> str:
     if isinstance(e, docker.errors.APIError):
         return str(e.explanation or e)
-    return str(e)
+    return str(e) or type(e).__name__
 
 
 @contextlib.contextmanager
-def translate(what: str) -> Iterator[None]:
-    """Turn any docker/requests failure inside the block into an EngineError."""
+def translate(what: str = "", say: Callable[[str], str] | None = None) -> Iterator[None]:
+    """The one translation of docker/requests failures: any inside the block
+    leaves as an EngineError, worded `what: reason` (`what: not found (reason)`
+    for a missing object), or as `say(reason)` where the sentence needs its own
+    shape. A block that expects a failure (NotFound meaning "absent") catches
+    that one inside and lets the rest come here."""
     try:
         yield
     except EngineError:
         raise
-    except docker.errors.NotFound as e:
-        raise EngineError(f"{what}: not found ({_reason(e)})") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        raise EngineError(f"{what}: {_reason(e)}") from None
+        reason = _reason(e)
+        if say is not None:
+            raise EngineError(say(reason)) from None
+        if isinstance(e, docker.errors.NotFound):
+            raise EngineError(f"{what}: not found ({reason})") from None
+        raise EngineError(f"{what}: {reason}") from None
+
+
+# ---- docker-py's private API ---------------------------------------------------
+# The only calls into APIClient internals (docker-py 7), each for what its public
+# API cannot do:
+# - container logs with stdout and stderr told apart (APIClient.logs merges them);
+# - an archive PUT with copyUIDGID (APIClient.put_archive takes no query parameters);
+# - a path's stat without its content (APIClient.get_archive starts the whole tar);
+# - no read timeout on a stream that may stay quiet for hours (logs -f, attach, exec).
+
+
+def _raw(
+    api: Any,
+    method: Literal["get", "put", "head"],
+    path: str,
+    container_id: str,
+    *,
+    untimed: bool = False,
+    **kwargs: Any,
+) -> Any:
+    """One request to a container endpoint (`path` holds `{0}` for the id);
+    a failure raises docker's own error, as the public methods do. `untimed`:
+    a streamed answer that may stay quiet for hours."""
+    send = {"get": api._get, "put": api._put, "head": api.head}[method]
+    res = send(api._url(path, container_id), **kwargs)
+    api._raise_for_status(res)
+    if untimed:
+        _untimed(api, api._get_raw_response_socket(res))
+    return res
+
+
+def _untimed(api: Any, sock: Any) -> Any:
+    """The socket under a streamed response or hijacked connection, with
+    docker-py's read timeout lifted from it."""
+    api._disable_socket_timeout(sock)
+    return getattr(sock, "_sock", sock)
 
 
 @dataclass(frozen=True)
@@ -143,21 +195,19 @@ class Engine:
     @classmethod
     def connect(cls, timeout: float = 60) -> Engine:
         where = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
-        try:
+
+        def unreachable(reason: str) -> str:
+            short = reason.split("(")[0].strip().rstrip(":") or reason
+            return f"cannot reach the Docker engine at {where} ({short}); {START_HINT}"
+
+        with translate(say=unreachable):
             client = (
                 docker.DockerClient(base_url=where, timeout=int(timeout))
                 if "DOCKER_HOST" not in os.environ
                 else docker.from_env(timeout=int(timeout))
             )
             client.ping()
-        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-            reason = _reason(e).split("(")[0].strip().rstrip(":") or type(e).__name__
-            raise EngineError(f"cannot reach the Docker engine at {where} ({reason}); {START_HINT}") from None
         return cls(client, where)
-
-    def version(self) -> str:
-        with translate("engine version"):
-            return str(self.client.version().get("Version", "?"))
 
     def versions(self) -> tuple[str, str]:
         """(engine version, API version), e.g. ('20.10.24', '1.41')."""
@@ -167,26 +217,22 @@ class Engine:
 
     def has_image(self, ref: str) -> bool:
         """Whether the image is present locally (no container created, unlike image_info)."""
-        try:
-            self.api.inspect_image(ref)
-        except docker.errors.NotFound:
-            return False
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"image {ref}: {_reason(e)}") from None
+        with translate(f"image {ref}"):
+            try:
+                self.api.inspect_image(ref)
+            except docker.errors.NotFound:
+                return False
         return True
 
     # ---- images ---------------------------------------------------------------
 
     def image_info(self, ref: str) -> ImageInfo | None:
         """The image's id and default argv, or None when it is not present."""
-        try:
-            data = self.api.inspect_image(ref)
-        except docker.errors.ImageNotFound:
-            return None
-        except docker.errors.NotFound:
-            return None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"image {ref}: {_reason(e)}") from None
+        with translate(f"image {ref}"):
+            try:
+                data = self.api.inspect_image(ref)
+            except docker.errors.NotFound:  # ImageNotFound too
+                return None
         cfg = data.get("Config") or {}
         image_id = data["Id"]
         return ImageInfo(
@@ -229,18 +275,20 @@ class Engine:
 
     def pull(self, ref: str, progress: Progress) -> ImageInfo:
         repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
-        try:
+
+        def unpullable(reason: str) -> str:
+            return (
+                f"image {ref} is not on this machine and cannot be pulled ({reason}); "
+                "check the name, your network, or build/load it locally"
+            )
+
+        with translate(say=unpullable):
             for item in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
                 if "error" in item:
                     raise EngineError(f"cannot pull image {ref}: {item['error']}")
                 status = item.get("status", "")
                 if status and "id" not in item:
                     progress(status)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(
-                f"image {ref} is not on this machine and cannot be pulled ({_reason(e)}); "
-                "check the name, your network, or build/load it locally"
-            ) from None
         info = self.image_info(ref)
         if info is None:
             raise EngineError(f"image {ref}: pulled but not found afterwards")
@@ -251,7 +299,7 @@ class Engine:
         and ends with the tail of its log."""
         log: list[str] = []
         step = ""
-        try:
+        with translate(say=lambda reason: f"service {service}: build failed: {reason}"):
             stream = self.api.build(
                 path=spec.context,
                 dockerfile=spec.dockerfile,
@@ -280,8 +328,6 @@ class Engine:
                     elif not line.lstrip().startswith(("--->", "Removing intermediate container")):
                         log.append(line.rstrip())  # the step's own output, for the failure tail
                     progress(line.rstrip())
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"service {service}: build failed: {_reason(e)}") from None
         info = self.image_info(tag)
         if info is None:
             raise EngineError(f"service {service}: build finished but image {tag} is missing")
@@ -310,12 +356,11 @@ class Engine:
         )
         for kind, names, inspect in checks:
             for name in names:
-                try:
-                    data = inspect(name)
-                except docker.errors.NotFound:
-                    continue
-                except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-                    raise EngineError(f"{kind} {name}: {_reason(e)}") from None
+                with translate(f"{kind} {name}"):
+                    try:
+                        data = inspect(name)
+                    except docker.errors.NotFound:
+                        continue
                 found = (
                     (data.get("Config") or {}).get("Labels") if kind == "container" else data.get("Labels")
                 )
@@ -422,6 +467,8 @@ class Engine:
         }
 
     def inspect(self, container_id: str) -> dict[str, Any]:
+        """The engine's raw answer: for this module and the real-engine tests;
+        everyone else reads state()."""
         with translate(f"container {container_id[:12]}"):
             return self.api.inspect_container(container_id)
 
@@ -438,17 +485,16 @@ class Engine:
             declared |= {m.target for m in spec.mounts if m.type == "volume" and not m.source}
             inherit = tuple((v, p) for v, p in inherit if p in declared)
         kwargs = create_kwargs(self.api, spec, inherit)
-        try:
-            cid = self.api.create_container(**kwargs)["Id"]
-        except docker.errors.APIError as e:
-            if e.status_code == 409:
+        with translate(say=lambda reason: f"service {spec.service}: cannot create container: {reason}"):
+            try:
+                cid = self.api.create_container(**kwargs)["Id"]
+            except docker.errors.APIError as e:
+                if e.status_code != 409:
+                    raise
                 clash = self.find_clashes(spec.project, [spec.name], [], [])
                 raise EngineError(
                     clash[0] if clash else f"service {spec.service}: container {spec.name} already exists"
                 ) from None
-            raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"service {spec.service}: cannot create container: {_reason(e)}") from None
         self._complete(cid, spec)
         return cid
 
@@ -468,12 +514,14 @@ class Engine:
             if spec.files:
                 owners = any(f.uid or f.gid for f in spec.files)
                 with translate(f"service {spec.service}: write secrets and configs"):
-                    res = self.api._put(
-                        self.api._url("/containers/{0}/archive", cid),
+                    _raw(
+                        self.api,
+                        "put",
+                        "/containers/{0}/archive",
+                        cid,
                         params={"path": "/", **({"copyUIDGID": "true"} if owners else {})},
                         data=files_archive(spec.files),
                     )
-                    self.api._raise_for_status(res)
         except BaseException:
             with contextlib.suppress(Exception):
                 self.api.remove_container(cid, force=True, v=True)
@@ -488,17 +536,15 @@ class Engine:
             return container_id[:12]
 
     def start(self, container_id: str) -> None:
-        try:
-            self.api.start(container_id)
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            reason = _reason(e)
+        def cannot_start(reason: str) -> str:
             service = self._service_of(container_id)
             m = _PORT_TAKEN.search(reason)
             if m:
-                raise EngineError(
-                    f"service {service}: host port {m.group(2)} is already in use; stop what uses it or change `ports:`"
-                ) from None
-            raise EngineError(f"service {service}: cannot start: {reason}") from None
+                return f"service {service}: host port {m.group(2)} is already in use; stop what uses it or change `ports:`"
+            return f"service {service}: cannot start: {reason}"
+
+        with translate(say=cannot_start):
+            self.api.start(container_id)
 
     def stop(self, container_id: str, timeout: float) -> None:
         with translate(f"stop {container_id[:12]}"):
@@ -529,15 +575,17 @@ class Engine:
         """The container's state as plain data (raises EngineError when it is gone)."""
         info = self.inspect(container_id)
         st = info.get("State") or {}
+        cfg = info.get("Config") or {}
+        lab = dict(cfg.get("Labels") or {})
+        health = st.get("Health") or {}
+        output = str(((health.get("Log") or [{}])[-1] or {}).get("Output") or "")
         return ContainerState(
             running=bool(st.get("Running")),
             paused=bool(st.get("Paused")),
             status=str(st.get("Status", "")),
             exit_code=st.get("ExitCode"),
             started_at=str(st.get("StartedAt", "")),
-            restart_mode=((info.get("Config") or {}).get("Labels") or {}).get(
-                labels.RESTART_MODE, "container"
-            ),
+            restart_mode=lab.get(labels.RESTART_MODE, "container"),
             name=str(info.get("Name", "")).lstrip("/"),
             anonymous_volumes=tuple(
                 (m["Name"], m["Destination"])
@@ -547,19 +595,35 @@ class Engine:
             mounts=tuple(m["Destination"] for m in info.get("Mounts") or [] if m.get("Destination"))
             + tuple((info.get("HostConfig") or {}).get("Tmpfs") or {}),
             image_id=str(info.get("Image", "")),
+            image=str(cfg.get("Image") or ""),
+            health=health.get("Status"),
+            health_output=next(iter(output.strip().splitlines()[-1:]), ""),
+            labels=lab,
+            ports=tuple(
+                PublishedPort(int(number), protocol, b.get("HostIp", ""), int(b["HostPort"]))
+                for target, binds in sorted(((info.get("NetworkSettings") or {}).get("Ports") or {}).items())
+                for number, _, protocol in [target.partition("/")]
+                for b in binds or []
+                if b.get("HostPort")
+            ),
+            addresses=tuple(
+                n["IPAddress"]
+                for n in ((info.get("NetworkSettings") or {}).get("Networks") or {}).values()
+                if n.get("IPAddress")
+            ),
+            created=str(info.get("Created", "")),
+            restart_count=int(info.get("RestartCount") or 0),
         )
 
     def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:
         """The container's files under `target` (running or stopped: the archive
         API needs no shell), keyed by container path, with content digests."""
         try:
-            chunks, _stat = self.api.get_archive(container_id, target)
-        except docker.errors.NotFound:
-            return {}
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"read {target} in {container_id[:12]}: {_reason(e)}") from None
-        try:
             with translate(f"read {target} in {container_id[:12]}"):
+                try:
+                    chunks, _stat = self.api.get_archive(container_id, target)
+                except docker.errors.NotFound:
+                    return {}
                 return read_tree(ChunkReader(chunks), target)
         except tarfile.TarError as e:
             raise EngineError(
@@ -657,18 +721,20 @@ class Engine:
             params["since"] = f"{since:.9f}"
         if until is not None:
             params["until"] = f"{until:.9f}"
-        try:
-            tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
-            res = self.api._get(
-                self.api._url("/containers/{0}/logs", container_id), params=params, stream=True
-            )
-            self.api._raise_for_status(res)
-            sock = self.api._get_raw_response_socket(res)
-            self.api._disable_socket_timeout(sock)
-        except docker.errors.NotFound:
-            return
-        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
-            raise EngineError(f"logs of {container_id[:12]}: {_reason(e)}") from None
+        with translate(f"logs of {container_id[:12]}"):
+            try:
+                tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
+                res = _raw(
+                    self.api,
+                    "get",
+                    "/containers/{0}/logs",
+                    container_id,
+                    untimed=True,
+                    params=params,
+                    stream=True,
+                )
+            except docker.errors.NotFound:
+                return
         try:
             yield from log_lines(res, tty)
         except urllib3.exceptions.HTTPError:
@@ -697,8 +763,7 @@ class Engine:
 
         import docker.utils.socket as dsock
 
-        self.api._disable_socket_timeout(sock)
-        raw = getattr(sock, "_sock", sock)
+        raw = _untimed(self.api, sock)
         if stdin is not None:
 
             def feed() -> None:
@@ -767,16 +832,20 @@ class Engine:
             stream, _stat = self.api.get_archive(container_id, path)
         return stream
 
-    def top(self, container_id: str) -> dict[str, Any]:
+    def top(self, container_id: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        """The container's processes: (column titles, one row per process)."""
         with translate(f"processes of {container_id[:12]}"):
-            return self.api.top(container_id)
+            data = self.api.top(container_id)
+        return tuple(data.get("Titles") or ()), [tuple(map(str, r)) for r in data.get("Processes") or ()]
 
-    def image_inspect(self, ref: str) -> dict[str, Any] | None:
+    def image_details(self, ref: str) -> ImageDetails | None:
+        """Id, tags and size of an image, or None when it is not present."""
         with translate(f"image {ref}"):
             try:
-                return self.api.inspect_image(ref)
+                data = self.api.inspect_image(ref)
             except docker.errors.NotFound:
                 return None
+        return ImageDetails(str(data["Id"]), tuple(data.get("RepoTags") or ()), int(data.get("Size") or 0))
 
     def remove_image(self, ref: str) -> bool:
         """Remove an image by reference; False when it was not there."""
@@ -791,15 +860,15 @@ class Engine:
         with translate(f"{'pause' if pause else 'unpause'} {container_id[:12]}"):
             (self.api.pause if pause else self.api.unpause)(container_id)
 
-    def path_stat(self, container_id: str, path: str) -> dict[str, Any] | None:
-        """name, size, mode (Go FileMode: 1<<31 marks a directory) of a path in
-        the container, or None when it does not exist."""
+    def path_stat(self, container_id: str, path: str) -> PathStat | None:
+        """A path in the container, or None when it does not exist."""
         import base64
 
         with translate(f"stat {container_id[:12]}:{path}"):
-            res = self.api.head(self.api._url("/containers/{0}/archive", container_id), params={"path": path})
-            if res.status_code == 404:
+            try:
+                res = _raw(self.api, "head", "/containers/{0}/archive", container_id, params={"path": path})
+            except docker.errors.NotFound:
                 return None
-            self.api._raise_for_status(res)
             header = res.headers.get("X-Docker-Container-Path-Stat") or ""
-            return json.loads(base64.b64decode(header)) if header else {}
+            data = json.loads(base64.b64decode(header)) if header else {}
+        return PathStat(str(data.get("name", "")), int(data.get("size") or 0), int(data.get("mode") or 0))

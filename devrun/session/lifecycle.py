@@ -157,15 +157,11 @@ def wait_healthy(
     printer.info(f"waiting for {service} to be healthy")
     deadline = time.monotonic() + hc.start_period + (hc.interval + hc.timeout) * (hc.retries + 1) + 5
     while time.monotonic() < deadline:
-        state = engine.inspect(container_id)["State"]
-        health = (state.get("Health") or {}).get("Status")
-        if health == "healthy":
+        state = engine.state(container_id)
+        if state.health == "healthy":
             return
-        if not state.get("Running") or health == "unhealthy":
-            log = (state.get("Health") or {}).get("Log") or [{}]
-            last = (log[-1].get("Output") or "").strip().splitlines()[-1:] or [
-                f"exit code {state.get('ExitCode')}"
-            ]
+        if not state.running or state.health == "unhealthy":
+            last = [state.health_output or f"exit code {state.exit_code}"]
             raise EngineError(f"service {service} did not become healthy: {last[0]}")
         time.sleep(0.1)
     raise EngineError(f"service {service} was not healthy in time; check its healthcheck")

@@ -29,10 +29,6 @@ from devrun.session import lifecycle
 if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
     from devrun.engine.docker import Engine
 
-# label on a `run` container: the service it was made from. It carries no
-# service label, so neither `up` nor the live loop takes it for the service's own.
-ONEOFF = "dev.devrun.oneoff"
-
 
 def without_deps(cfg: LoadedConfig) -> LoadedConfig:
     """The config with every depends_on dropped: `up --no-deps web` starts web alone."""
@@ -62,9 +58,9 @@ def oneoff_containers(engine: Engine, project: str) -> list[tuple[Observed, str]
     for o in engine.project_containers(project):
         if o.service:
             continue
-        lab = (engine.inspect(o.id).get("Config") or {}).get("Labels") or {}
-        if ONEOFF in lab:
-            out.append((o, lab[ONEOFF]))
+        lab = engine.state(o.id).labels
+        if labels.ONEOFF in lab:
+            out.append((o, lab[labels.ONEOFF]))
     return out
 
 
@@ -185,13 +181,13 @@ def restart_services(
     time.sleep(settle)
     failed = []
     for o, mode, ms in done:
-        state = engine.inspect(o.id)["State"]
-        if state.get("Running"):
+        state = engine.state(o.id)
+        if state.running:
             printer.info(f"restarted {o.service} ({mode} mode, {ms} ms)")
             continue
         last = [line for _stream, line in engine.logs(o.id, follow=False, tail=5)]
         failed.append(
-            f"restart of {o.service} failed: it exited with code {state.get('ExitCode')} right after starting; "
+            f"restart of {o.service} failed: it exited with code {state.exit_code} right after starting; "
             f"see `devrun logs {o.service}`" + "".join(f"\n  {line}" for line in last)
         )
     if failed:
@@ -201,7 +197,7 @@ def restart_services(
 def exit_code_of(engine: Engine, cfg: LoadedConfig, service: str) -> int:
     """The exit code of the service's container (0 while it runs)."""
     for o in service_containers(engine, cfg, [service]):
-        return int(engine.inspect(o.id)["State"].get("ExitCode") or 0)
+        return int(engine.state(o.id).exit_code or 0)
     return 0
 
 
@@ -226,11 +222,11 @@ def wait_ready(engine: Engine, cfg: LoadedConfig, services: list[str], timeout: 
     while True:
         pending = []
         for o in service_containers(engine, cfg, wanted):
-            state = engine.inspect(o.id)["State"]
-            health = (state.get("Health") or {}).get("Status")
-            if not state.get("Running"):
+            state = engine.state(o.id)
+            health = state.health
+            if not state.running:
                 raise EngineError(
-                    f"{o.service} exited with code {state.get('ExitCode')} while waiting for it; "
+                    f"{o.service} exited with code {state.exit_code} while waiting for it; "
                     f"see `devrun logs {o.service}`"
                 )
             if health == "unhealthy":
@@ -332,7 +328,7 @@ def run_oneoff(
         labels.SERVICE: None,
         labels.CONFIG_HASH: None,
         labels.RESTART_MODE: None,
-        ONEOFF: opts.service,
+        labels.ONEOFF: opts.service,
     }
     attached = (stdin is not None or terminal is not None) and not opts.detach
     cid = engine.create_oneoff(spec, patch, stdin=attached)
@@ -363,17 +359,13 @@ def split_copy_arg(arg: str) -> tuple[str | None, str]:
     return service, path
 
 
-def _dir_mode(stat: dict[str, Any] | None) -> bool:
-    return bool(stat) and bool(int(stat.get("mode", 0)) & (1 << 31))
-
-
 def copy_into(engine: Engine, cid: str, src: str, dest: str, *, keep_owner: bool = False) -> None:
     """docker cp SRC CONTAINER:DEST: into DEST when it is a directory, else as DEST."""
     source = Path(src)
     if not source.exists():
         raise UsageError(f"cp: {src}: no such file or directory on this machine")
     contents = src.endswith(("/.", "/./"))
-    into_dir = contents or _dir_mode(engine.path_stat(cid, dest))
+    into_dir = contents or bool((stat := engine.path_stat(cid, dest)) and stat.is_dir)
     where, name = (
         (dest, source.name) if into_dir else (os.path.dirname(dest.rstrip("/")) or "/", Path(dest).name)
     )
@@ -427,14 +419,14 @@ def copy_out(engine: Engine, cid: str, src: str, dest: str) -> None:
 
 def published(engine: Engine, cid: str, port: int, protocol: str) -> str:
     """`HOST_IP:PORT` of a container's published port, as compose prints it."""
-    ports = engine.inspect(cid)["NetworkSettings"].get("Ports") or {}
-    binds = ports.get(f"{port}/{protocol}") or []
+    ports = engine.state(cid).ports
+    binds = [p for p in ports if (p.target, p.protocol) == (port, protocol)]
     if not binds:
-        have = ", ".join(k for k, v in ports.items() if v) or "none"
+        have = ", ".join(dict.fromkeys(f"{p.target}/{p.protocol}" for p in ports)) or "none"
         raise DevrunError(
             f"no published port {port}/{protocol} (published: {have}); see `ports:` in the config"
         )
-    return f"{binds[0]['HostIp']}:{binds[0]['HostPort']}"
+    return f"{binds[0].host_ip}:{binds[0].host_port}"
 
 
 def port_urls(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[str]:
@@ -447,13 +439,11 @@ def port_urls(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[st
     for o in engine.project_containers(cfg.name):
         if o.service not in services or o.state != "running":
             continue
-        ports = engine.inspect(o.id)["NetworkSettings"].get("Ports") or {}
-        for target, binds in sorted(ports.items()):
-            for b in binds or []:
-                host = b["HostIp"] if b["HostIp"] not in ("0.0.0.0", "::", "") else "localhost"
-                host = f"[{host}]" if ":" in host else host
-                scheme = "http://" if target.endswith("/tcp") else f"{target.split('/')[1]} "
-                out.append(f"{o.service}: {scheme}{host}:{b['HostPort']} (-> {target})")
+        for p in engine.state(o.id).ports:
+            host = p.host_ip if p.host_ip not in ("0.0.0.0", "::", "") else "localhost"
+            host = f"[{host}]" if ":" in host else host
+            scheme = "http://" if p.protocol == "tcp" else f"{p.protocol} "
+            out.append(f"{o.service}: {scheme}{host}:{p.host_port} (-> {p.target}/{p.protocol})")
     return out
 
 
@@ -478,9 +468,9 @@ def remove_images(engine: Engine, refs: list[str], printer: Printer) -> None:
 def image_rows(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[dict[str, Any]]:
     rows = []
     for o in service_containers(engine, cfg, services):
-        image_id = engine.inspect(o.id)["Image"]
-        data = engine.image_inspect(image_id) or {}
-        tags = data.get("RepoTags") or ["<none>:<none>"]
+        image_id = engine.state(o.id).image_id
+        image = engine.image_details(image_id)
+        tags = (image.tags if image else ()) or ("<none>:<none>",)
         repo, _, tag = tags[0].rpartition(":")
         rows.append(
             {
@@ -489,7 +479,7 @@ def image_rows(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[d
                 "repository": repo,
                 "tag": tag,
                 "id": image_id.removeprefix("sha256:"),
-                "size": int(data.get("Size") or 0),
+                "size": image.size if image else 0,
             }
         )
     return rows

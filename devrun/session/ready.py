@@ -20,13 +20,10 @@ STEP = 0.005  # seconds between probes
 
 def _address(engine: Any, cid: str) -> str | None:
     try:
-        nets = engine.inspect(cid)["NetworkSettings"].get("Networks") or {}
+        addresses = engine.state(cid).addresses
     except Exception:  # noqa: BLE001 - no address: the published port is probed instead
         return None
-    for net in nets.values():
-        if net.get("IPAddress"):
-            return net["IPAddress"]
-    return None
+    return addresses[0] if addresses else None
 
 
 def targets(engine: Any, svc: Any, cid: str) -> list[tuple[str, int]]:

@@ -317,7 +317,7 @@ class Session:
             if self.logs.following(cid):
                 continue
             try:
-                running = self.engine.inspect(cid)["State"].get("Running", False)
+                running = self.engine.state(cid).running
             except EngineError:
                 continue  # gone: the replayed destroy event decides
             if running:

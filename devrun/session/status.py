@@ -18,7 +18,10 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devrun.plan import PublishedPort
 
 MAX_ACTIONS = 20  # per service, newest last
 MAX_OUTCOMES = 500  # change ids remembered per service
@@ -219,21 +222,12 @@ class StatusBoard:
         return Snapshot(self._seq, data, json.dumps(data, default=str).encode())
 
 
-def published_ports(info: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """A container's published ports, from the engine's inspect answer."""
-    ports = []
-    for target, binds in sorted((info["NetworkSettings"].get("Ports") or {}).items()):
-        for b in binds or []:
-            number, _, protocol = target.partition("/")
-            ports.append(
-                {
-                    "host_ip": b["HostIp"],
-                    "published": int(b["HostPort"]),
-                    "target": int(number),
-                    "protocol": protocol,
-                }
-            )
-    return ports
+def published_ports(ports: Iterable[PublishedPort]) -> list[dict[str, Any]]:
+    """A container's published ports (ContainerState.ports), as `ps` shows them."""
+    return [
+        {"host_ip": p.host_ip, "published": p.host_port, "target": p.target, "protocol": p.protocol}
+        for p in ports
+    ]
 
 
 # ---- "is it live?" ------------------------------------------------------------------

@@ -258,14 +258,12 @@ def _display(path: str, root: str) -> str:
 
 def container_details(engine: Any, cid: str) -> dict[str, Any]:
     """What `ps` shows of a container beyond the events: ports, image, name, mode."""
-    info = engine.inspect(cid)
-    ports = published_ports(info)
-    labels = (info.get("Config") or {}).get("Labels") or {}
+    state = engine.state(cid)
     return {
-        "ports": ports,
-        "image": (info.get("Config") or {}).get("Image", ""),
-        "name": str(info.get("Name", "")).lstrip("/"),
-        "restart_mode": labels.get("dev.devrun.restart-mode", ""),
+        "ports": published_ports(state.ports),
+        "image": state.image,
+        "name": state.name,
+        "restart_mode": state.restart_mode,
     }
 
 
