@@ -215,6 +215,7 @@ class Printer:
         # called with each event in its --json shape (any thread; must not block):
         # the running up's event stream and status board
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self._awaiting: dict[str, dict[str, Any]] = {}  # service -> its restart's action_finished
 
     def set_services(self, services: list[str]) -> None:
         """Fix prefix width and colours up front so columns line up."""
@@ -254,6 +255,11 @@ class Printer:
         if self.json_mode:
             self._json(kind, fields)
             return
+        if kind in ("action_finished", "applied"):
+            fields = self._verdict(kind, fields)
+            if fields is None:
+                return
+            kind = "action_finished"
         text = human_text(kind, fields)
         failure = is_failure(kind, fields)
         # no quiet mode hides a failure (or a warning, or a container exiting)
@@ -265,6 +271,33 @@ class Printer:
         self._line(stream, self._own_prefix(), terminal_safe(text), style)
         for extra in fields.get("last_lines") or ():
             self._line(stream, self._own_prefix(), f"  {terminal_safe(str(extra))}", style)
+
+    def _verdict(self, kind: str, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """A restart or signal is done only once the app is ready again: its
+        human line waits for `applied`, which turns it into a failure when the
+        new process exited at once. None: nothing to print yet (or at all)."""
+        service = fields.get("service", "")
+        if kind == "action_finished":
+            action = str(fields.get("action", ""))
+            waits = (
+                fields.get("ok", True) and fields.get("changes") and action.startswith(("restart", "signal"))
+            )
+            if not waits:
+                return fields
+            with self._lock:
+                self._awaiting[service] = fields
+            return None
+        with self._lock:
+            finished = self._awaiting.pop(service, None)
+        if finished is None:
+            return None  # a sync's or exec's own line said it all, failure or not
+        if fields.get("ok", True):
+            ready_ms = fields.get("edit_to_ready_ms")
+            took = f"{finished.get('duration_ms', 0)} ms" + (
+                f", ready {ready_ms} ms after the save" if ready_ms else ""
+            )
+            return {**finished, "took": took}
+        return {**finished, "ok": False, "error": fields.get("error") or "the app did not come back"}
 
     def info(self, message: str) -> None:
         self.event("info", message=message)
@@ -363,7 +396,7 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
         case "action_started" | "applied":
             return None  # one human line per action: the finished one says it all
         case "action_finished":
-            took = f"{f.get('duration_ms', 0)} ms"
+            took = f.get("took") or f"{f.get('duration_ms', 0)} ms"
             if f.get("ok", True):
                 return f"{f['service']}: {f['action']} done in {took} ({_paths(f)})"
             return (

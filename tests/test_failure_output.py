@@ -200,8 +200,12 @@ def test_failed_rebuild_sync_and_crash_are_printed(tmp_path, project_name, quiet
         (tmp_path / "src/code.txt").write_text("crash")
         crash = up.wait_for("CRASHED", timeout=60)
         assert "exited with code 1" in crash and "devrun restart crashy" in crash
+        # the restart itself is a failed restart, never "done"
+        failed_restart = up.wait_for("crashy: restart", timeout=30)
+        assert "failed" in failed_restart and "exited with code 1" in failed_restart, failed_restart
         shown = "\n".join(up.lines)
         assert not any(("sync done" in line or "rebuild done" in line) for line in up.lines), shown
+        assert not any(("crashy: restart" in line and "done" in line) for line in up.lines), shown
         if quiet:
             assert "Step 1/" not in shown  # no build transcript in quiet mode
     finally:

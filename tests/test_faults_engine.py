@@ -11,73 +11,18 @@ from __future__ import annotations
 
 import io
 import json
-import queue
 import threading
 import time
 
 import pytest
 
 from devrun.config import loader
-from devrun.engine.docker import EngineEvent
+from devrun.engine.protocol import EngineEvent
 from devrun.errors import EngineError
 from devrun.output import Printer
-from devrun.plan import ContainerState
 from devrun.session.runner import Session, reconnect_delay
 from tests.conftest import BUSYBOX
-
-END = object()
-
-
-class FakeStream:
-    """Yields what is put into it until END (the engine went away) or close()."""
-
-    def __init__(self, events=()):
-        self.q: queue.Queue = queue.Queue()
-        for ev in events:
-            self.q.put(ev)
-
-    def __iter__(self):
-        while (item := self.q.get()) is not END:
-            yield item
-
-    def close(self) -> None:
-        self.q.put(END)
-
-
-class FakeEngine:
-    """Scripted `events()` answers: a FakeStream, or an EngineError to raise."""
-
-    def __init__(self, answers):
-        self.answers = list(answers)
-        self.events_calls: list[float | None] = []
-        self.touched: list[str] = []  # stop/kill/remove/start calls: must stay empty
-        self.follows: list[tuple[str, float | None]] = []
-
-    def events(self, project, since=None):
-        self.events_calls.append(since)
-        answer = self.answers.pop(0) if self.answers else EngineError("cannot reach the Docker engine")
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def logs(self, cid, follow, since=None, tail="all"):
-        self.follows.append((cid, since))
-        return iter(())
-
-    def state(self, cid):
-        return ContainerState(True, False, "running", None, "", "container", cid)
-
-    def stop(self, cid, timeout):
-        self.touched.append(f"stop {cid}")
-
-    def kill(self, cid, sig):
-        self.touched.append(f"kill {cid}")
-
-    def start(self, cid):
-        self.touched.append(f"start {cid}")
-
-    def remove(self, cid):
-        self.touched.append(f"remove {cid}")
+from tests.fake_engine import END, EventFeed, FakeEngine
 
 
 @pytest.fixture
@@ -93,7 +38,7 @@ def events_of(out: io.StringIO) -> list[dict]:
 def run_session(cfg, engine) -> tuple[Session, io.StringIO, threading.Thread, list[int]]:
     out = io.StringIO()
     session = Session(cfg, engine, Printer(json_mode=True, out=out, err=out), ["app"])
-    session.containers = {"app": "c1"}
+    session.containers = {"app": engine.add("app", "c1")}
     session.attach(since=1000.0)
     result: list[int] = []
     t = threading.Thread(target=lambda: result.append(session.run()), daemon=True)
@@ -114,10 +59,10 @@ def test_reconnect_delay_backs_off_and_caps():
 
 def test_stream_that_ends_is_reconnected_and_events_keep_flowing(cfg, monkeypatch):
     monkeypatch.setenv("DEVRUN_ENGINE_TIMEOUT", "30")
-    first = FakeStream([EngineEvent("start", "c1", "app", 1001.0)])
-    first.q.put(END)  # the engine went away after one event
-    second = FakeStream([EngineEvent("die", "c1", "app", 1005.0, exit_code=3)])
-    engine = FakeEngine([first, EngineError("refused"), EngineError("refused"), second])
+    first = EventFeed([EngineEvent("start", "c1", "app", 1001.0)])
+    first.put(END)  # the engine went away after one event
+    second = EventFeed([EngineEvent("die", "c1", "app", 1005.0, exit_code=3)])
+    engine = FakeEngine(events=[first, EngineError("refused"), EngineError("refused"), second])
     session, out, t, result = run_session(cfg, engine)
     wait(lambda: any(e["event"] == "container_exited" for e in events_of(out)))
     evs = events_of(out)
@@ -131,17 +76,17 @@ def test_stream_that_ends_is_reconnected_and_events_keep_flowing(cfg, monkeypatc
     assert engine.events_calls[0] == 1000.0 and engine.events_calls[-1] == pytest.approx(1001.0, abs=1e-3)
     assert engine.events_calls[-1] > 1001.0
     # the log stream that ended with the engine is followed again, from the drop
-    assert [cid for cid, _ in engine.follows] == ["c1", "c1"] and engine.follows[1][1] > 1000.0
+    assert [cid for cid, _ in engine.log_calls] == ["c1", "c1"] and engine.log_calls[1][1] > 1000.0
     session.exit_code = 0
     t.join(5)
-    assert result == [0] and engine.touched == []
+    assert result == [0] and engine.calls == []
 
 
 def test_engine_gone_past_the_timeout_exits_1_and_leaves_containers(cfg, monkeypatch):
     monkeypatch.setenv("DEVRUN_ENGINE_TIMEOUT", "0.8")
-    gone = FakeStream()
-    gone.q.put(END)
-    engine = FakeEngine([gone])  # every later events() call raises EngineError
+    gone = EventFeed()
+    gone.put(END)
+    engine = FakeEngine(events=[gone])  # every later events() call raises EngineError
     t0 = time.monotonic()
     session, out, t, result = run_session(cfg, engine)
     t.join(10)
@@ -154,14 +99,13 @@ def test_engine_gone_past_the_timeout_exits_1_and_leaves_containers(cfg, monkeyp
         and "unreachable" in errors[0]["message"]
         and "leaving the containers as they are" in errors[0]["message"]
     )
-    assert engine.touched == []  # no stop, kill, remove or start
+    assert engine.calls == []  # no stop, kill, remove or start
     assert len(engine.events_calls) >= 3  # it did retry
 
 
 def test_closing_the_session_does_not_count_as_a_drop(cfg, monkeypatch):
     monkeypatch.setenv("DEVRUN_ENGINE_TIMEOUT", "30")
-    stream = FakeStream()
-    engine = FakeEngine([stream])
+    engine = FakeEngine(events=[EventFeed()])
     session, out, t, result = run_session(cfg, engine)
     time.sleep(0.1)
     session.exit_code = 0

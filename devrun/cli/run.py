@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -36,6 +36,10 @@ from devrun.cli.common import (
 )
 from devrun.errors import ConfigError, DevrunError, Problem, UsageError
 
+if TYPE_CHECKING:
+    from devrun.config.loader import LoadedConfig
+    from devrun.engine.protocol import Engine
+
 
 def _flag(value: bool, name: str) -> list[str]:
     return [name] if value else []
@@ -51,7 +55,7 @@ def abort_on_exit(inner, exit_code_from: str | None):
     """An `extend` hook for runner.up: the first container that exits stops the
     project (compose's --abort-on-container-exit). Returns (hook, result):
     result["code"] is the exit code up should end with once it stopped."""
-    from devrun.engine.docker import EngineEvent
+    from devrun.engine.protocol import EngineEvent
     from devrun.session.runner import StopRequest
 
     result: dict[str, int] = {}
@@ -311,7 +315,7 @@ def _uptime(started: str) -> float | None:
     return max(0.0, time.time() - t.timestamp())
 
 
-def ps_rows(engine, cfg, *, oneoffs: bool = False) -> list[dict]:
+def ps_rows(engine: Engine, cfg: LoadedConfig, *, oneoffs: bool = False) -> list[dict]:
     from devrun.session.status import published_ports
 
     rows = []

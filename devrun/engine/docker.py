@@ -12,7 +12,6 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import docker
@@ -22,6 +21,7 @@ import urllib3.exceptions
 
 from devrun import __version__, labels
 from devrun.config.model import BuildSpec
+from devrun.engine.protocol import EngineEvent, Progress
 from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
 from devrun.engine.wire import StreamLines, create_kwargs, files_archive, log_lines
 from devrun.errors import EngineError
@@ -44,8 +44,6 @@ _PORT_TAKEN = re.compile(
 _NS = 1_000_000_000
 # what the engine names a volume nobody named (`volumes: [/data]`, an image's VOLUME)
 _ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
-
-Progress = Callable[[str], None]
 
 
 def _reason(e: Exception) -> str:
@@ -108,16 +106,6 @@ def _untimed(api: Any, sock: Any) -> Any:
     docker-py's read timeout lifted from it."""
     api._disable_socket_timeout(sock)
     return getattr(sock, "_sock", sock)
-
-
-@dataclass(frozen=True)
-class EngineEvent:
-    action: str  # start, die, destroy, health_status: healthy, ...
-    container_id: str
-    service: str
-    time: float
-    exit_code: int | None = None
-    signal: int | None = None  # kill events: the signal number sent
 
 
 def _shell_cache_path() -> str:
@@ -185,6 +173,8 @@ class EventStream:
 
 
 class Engine:
+    """The Docker engine (implements devrun.engine.protocol.Engine)."""
+
     def __init__(self, client: docker.DockerClient, where: str):
         self.client = client
         self.api = client.api

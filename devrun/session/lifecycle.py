@@ -21,8 +21,8 @@ from devrun.errors import EngineError
 from devrun.output import Printer
 from devrun.plan import ContainerSpec, Health, ImageInfo, Step
 
-if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
-    from devrun.engine.docker import Engine
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 
 def image_tag(cfg: LoadedConfig, service: str) -> str:

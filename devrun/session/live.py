@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from devrun import plan
 from devrun.config import loader
 from devrun.config.checks import start_order
-from devrun.engine.docker import EngineEvent
+from devrun.engine.protocol import EngineEvent
 from devrun.errors import ConfigError, DevrunError, EngineError
 from devrun.session import lifecycle
 from devrun.session.actions import ChangeBatch, ServiceWorker, Step, plan_actions

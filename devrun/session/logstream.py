@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import TYPE_CHECKING
 
-from devrun.engine.docker import Engine
 from devrun.errors import EngineError
 from devrun.output import Printer
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 KEEP_LINES = 10
 

@@ -26,8 +26,8 @@ from devrun.output import Printer
 from devrun.plan import Observed
 from devrun.session import lifecycle
 
-if TYPE_CHECKING:  # docker costs ~200 ms to import: only the commands that talk to it pay
-    from devrun.engine.docker import Engine
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 
 def without_deps(cfg: LoadedConfig) -> LoadedConfig:

@@ -1,5 +1,7 @@
 """Ready again after an action: the healthcheck passes when the service has
-one, else a published TCP port accepts and answers, else the process runs.
+one, else a published TCP port accepts and answers, else the process runs
+(after a restart: for half a second, so that a new process that exits at once
+is a failed restart).
 
 The port is probed on the container's own address (the host port's proxy
 accepts even while the app is down), with a `HEAD /` request marked
@@ -12,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 PROBE = b"HEAD / HTTP/1.0\r\nUser-Agent: devrun-ready\r\n\r\n"
 STEP = 0.005  # seconds between probes
+SETTLE = 0.5  # seconds a restarted process with no port or healthcheck must keep running
 
 
-def _address(engine: Any, cid: str) -> str | None:
+def _address(engine: Engine, cid: str) -> str | None:
     try:
         addresses = engine.state(cid).addresses
     except Exception:  # noqa: BLE001 - no address: the published port is probed instead
@@ -26,7 +32,7 @@ def _address(engine: Any, cid: str) -> str | None:
     return addresses[0] if addresses else None
 
 
-def targets(engine: Any, svc: Any, cid: str) -> list[tuple[str, int]]:
+def targets(engine: Engine, svc: Any, cid: str) -> list[tuple[str, int]]:
     """Where the service's TCP ports answer: the container's address, else the published port."""
     ports = [p for p in getattr(svc, "ports", ()) if p.protocol == "tcp"]
     if not ports:
@@ -83,7 +89,7 @@ class Hold:
 
 
 def wait_ready(
-    engine: Any, svc: Any, cid: str, *, hold: Hold | None = None, timeout: float = 30.0
+    engine: Engine, svc: Any, cid: str, *, hold: Hold | None = None, timeout: float = 30.0
 ) -> tuple[str, bool, str | None]:
     """(how, ok, error): how is `health`, `port` or `process`."""
     deadline = time.monotonic() + timeout
@@ -96,7 +102,7 @@ def wait_ready(
             except Exception:  # noqa: BLE001 - not running (yet): the state decides below
                 pass
             if not _running(engine, cid):
-                return "health", False, "the container stopped"
+                return "health", False, _stopped(engine, cid)
             if time.monotonic() > deadline:
                 return "health", False, f"the healthcheck did not pass within {timeout:g}s"
             time.sleep(0.05)
@@ -109,18 +115,32 @@ def wait_ready(
             if time.monotonic() - checked > 0.25:
                 checked = time.monotonic()
                 if not _running(engine, cid):
-                    return "port", False, "the container stopped"
+                    return "port", False, _stopped(engine, cid)
             if time.monotonic() > deadline:
                 return "port", False, f"port {where[0][1]} did not answer within {timeout:g}s"
             time.sleep(STEP)
         return "port", True, None
     if hold is not None:
         hold.close()
-    return ("process", True, None) if _running(engine, cid) else ("process", False, "the container stopped")
+        # after a restart, a process with nothing to probe is ready once it has kept running a moment:
+        # a new process that exits at once is a failed restart, not a done one
+        settle = time.monotonic() + SETTLE
+        while time.monotonic() < settle and _running(engine, cid):
+            time.sleep(0.05)
+    return ("process", True, None) if _running(engine, cid) else ("process", False, _stopped(engine, cid))
 
 
-def _running(engine: Any, cid: str) -> bool:
+def _running(engine: Engine, cid: str) -> bool:
     try:
         return bool(engine.state(cid).running)
     except Exception:  # noqa: BLE001
         return False
+
+
+def _stopped(engine: Any, cid: str) -> str:
+    """Why the service is not ready: its process exited (with its code)."""
+    try:
+        code = engine.state(cid).exit_code
+    except Exception:  # noqa: BLE001 - gone altogether
+        return "the container is gone"
+    return "the container stopped" if code is None else f"the app exited with code {code}"

@@ -20,6 +20,7 @@ import tarfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from devrun.config import loader
 from devrun.engine.tree import TreeEntry, digest_file, host_entry
@@ -35,6 +36,10 @@ from devrun.session.sync import (
 )
 from devrun.watch.ignore import GitignoreCache
 from devrun.watch.rules import Router, WatchSpec, split_glob
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
+    from devrun.output import Printer
 
 # devrun's supervisor waits while this file exists before it first starts the
 # app (see supervisor.sh): deletes land before the app can see the old files
@@ -191,13 +196,15 @@ def warn_skipped(printer, service: str, sp: SyncPlan) -> None:
         )
 
 
-def copy_into(engine, cid: str, copies: list[tuple[str, str]]) -> None:
+def copy_into(engine: Engine, cid: str, copies: list[tuple[str, str]]) -> None:
     if copies:
         with write_tar(SyncPlan(copies=copies)) as data:
             engine.put_archive(cid, "/", data)
 
 
-def delete_in(engine, printer, service: str, cid: str, deletes: list[str], target: str) -> None:
+def delete_in(
+    engine: Engine, printer: Printer, service: str, cid: str, deletes: list[str], target: str
+) -> None:
     """Delete container paths (top-most, in bounded batches) through the
     symlink-guarded script; the container must be running."""
     for argv in guarded_delete_commands(deletes, target):
@@ -207,7 +214,7 @@ def delete_in(engine, printer, service: str, cid: str, deletes: list[str], targe
             raise EngineError(f"deleting {len(argv) - 5} path(s) in {target} failed (exit {code})")
 
 
-def sync_into(engine, printer, service: str, cid: str, sp: SyncPlan, target: str) -> None:
+def sync_into(engine: Engine, printer: Printer, service: str, cid: str, sp: SyncPlan, target: str) -> None:
     """A watch batch's copies and deletes."""
     warn_skipped(printer, service, sp)
     copy_into(engine, cid, sp.copies)
@@ -225,7 +232,9 @@ def _hold_tar() -> io.BytesIO:
     return buf
 
 
-def _apply_diffs(engine, printer, service: str, cid: str, diffs: list[tuple[str, TreeDiff]]) -> None:
+def _apply_diffs(
+    engine: Engine, printer: Printer, service: str, cid: str, diffs: list[tuple[str, TreeDiff]]
+) -> None:
     """Deletes first (a path whose type changed must go before its copy
     lands); a failed delete still lets the copies land, then is reported."""
     failure: EngineError | None = None

@@ -21,17 +21,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
-from devrun.engine.docker import Engine, EngineEvent
+from devrun.engine.protocol import EngineEvent
 from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.output import Printer
 from devrun.session import lifecycle
 from devrun.session.logstream import LogFollowers
 from devrun.session.project_lock import STOP_FOR_DOWN, ProjectLock
 from devrun.session.restart_policy import Exit, decide
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 # how long the engine may stay unreachable before `up` gives up (seconds)
 ENGINE_TIMEOUT_ENV = "DEVRUN_ENGINE_TIMEOUT"
@@ -419,7 +422,10 @@ def up(
 ) -> int:
     """Bring the project up; unless detached, stream logs until stopped.
     `extend(session)` runs before the loop starts (the hook for watching)."""
-    engine = engine or Engine.connect()
+    if engine is None:
+        from devrun.engine.docker import Engine as DockerEngine
+
+        engine = DockerEngine.connect()
     order = start_order(cfg.project, services or None)
     printer.set_services(order)
     with ProjectLock(cfg.name):

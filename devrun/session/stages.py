@@ -9,9 +9,12 @@ request. `applied` is emitted exactly once per run, even when the run gives up."
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devrun.session import ready
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 
 class RunTrack:
@@ -55,11 +58,11 @@ class RunTrack:
         self.applied_at = time.monotonic()
         return {"changes": self.changes, "stages": self.stages()}
 
-    def before_restart(self, engine: Any, svc: Any, cid: str) -> None:
+    def before_restart(self, engine: Engine, svc: Any, cid: str) -> None:
         where = ready.targets(engine, svc, cid)
         self.hold = ready.Hold(where[0] if where else None)
 
-    def wait_ready(self, engine: Any, svc: Any, cid: str) -> tuple[bool, str | None]:
+    def wait_ready(self, engine: Engine, svc: Any, cid: str) -> tuple[bool, str | None]:
         how, ok, error = ready.wait_ready(engine, svc, cid, hold=self.hold)
         self.hold = None
         self.how = how

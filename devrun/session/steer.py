@@ -15,11 +15,14 @@ import os
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devrun.session.project_lock import STOP_FOR_DOWN
 from devrun.session.runner import Session, StopRequest, WatchBatch
 from devrun.session.status import StatusBoard, WaitTarget, published_ports
+
+if TYPE_CHECKING:
+    from devrun.engine.protocol import Engine
 
 ACTIONS = ("restart", "rebuild", "sync")
 
@@ -256,7 +259,7 @@ def _display(path: str, root: str) -> str:
     return path if rel.startswith("..") else rel
 
 
-def container_details(engine: Any, cid: str) -> dict[str, Any]:
+def container_details(engine: Engine, cid: str) -> dict[str, Any]:
     """What `ps` shows of a container beyond the events: ports, image, name, mode."""
     state = engine.state(cid)
     return {
