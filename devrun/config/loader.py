@@ -35,9 +35,6 @@ class LoadedConfig:
     root: Path
     # files whose edits change the config: devrun.yaml, .env, env_file entries
     sources: list[Path]
-    marks: Marks
-    # the interpolation environment, for commands that print where a value came from
-    env: dict[str, str]
     # the config files read, in order (one devrun.yaml, or the compose files)
     files: list[Path] = field(default_factory=list)
     # keys read but not applied, and risky settings a compose file asks for: say them once
@@ -310,8 +307,6 @@ def validate(
         file=path,
         root=root,
         sources=sources + extra_sources,
-        marks=marks,
-        env=env,
         notes=notes,
         compose=compose,
     )

@@ -25,7 +25,6 @@ class Step:
     paths: frozenset[str]
     signal: str | None = None
     argv: tuple[str, ...] | None = None
-    target: str | None = None  # sync: container folder the rule's path maps to
 
     @property
     def label(self) -> str:
@@ -98,9 +97,8 @@ def plan_actions(rules: Sequence[WatchRule], matched: Mapping[int, frozenset[str
 
     steps: list[Step] = []
     for i in hit:
-        rule = rules[i]
-        if rule.action.startswith("sync"):
-            steps.append(Step("sync", (i,), matched[i], target=rule.target))
+        if rules[i].action.startswith("sync"):
+            steps.append(Step("sync", (i,), matched[i]))
 
     execs: dict[tuple[str, ...], list[int]] = {}
     for i in hit:
