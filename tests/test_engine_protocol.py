@@ -64,3 +64,27 @@ def test_wait_healthy_names_the_last_healthcheck_line():
     hc = Health(("true",), 1.0, 1.0, 1, 0.0)
     with pytest.raises(EngineError, match="service db did not become healthy: connection refused"):
         lifecycle.wait_healthy(engine, "db", hc, cid, Printer(json_mode=True))
+
+
+def test_translate_is_the_one_wording_of_docker_failures():
+    import docker.errors
+    import requests
+
+    from devrun.engine.docker import translate
+
+    def failing(exc: Exception, **kw) -> str:
+        with pytest.raises(EngineError) as e, translate(**kw):
+            raise exc
+        return str(e.value)
+
+    gone = docker.errors.NotFound("404", explanation="No such container: c1")
+    assert failing(gone, what="container c1") == "container c1: not found (No such container: c1)"
+    assert failing(requests.exceptions.ConnectionError("refused"), what="list containers") == (
+        "list containers: refused"
+    )
+    assert failing(OSError(), what="copy") == "copy: OSError"
+    assert (
+        failing(gone, say=lambda reason: f"cannot start: {reason}") == "cannot start: No such container: c1"
+    )
+    with pytest.raises(EngineError, match="^as it was$"), translate("ignored"):
+        raise EngineError("as it was")

@@ -42,7 +42,7 @@ def start(engine: Engine, project_name: str, image: str, command: list[str], **s
 @pytest.mark.parametrize("image", [BUSYBOX, PYTHON])
 def test_usr2_restarts_app_in_same_container(engine, project_name, image):
     cid = start(engine, project_name, image, ["sh", "-c", APP])
-    assert engine.inspect(cid)["Config"]["Labels"]["dev.devrun.restart-mode"] == "process"
+    assert engine.state(cid).restart_mode == "process"
     first = wait_until(
         lambda: [ln for ln in logs(engine, cid) if ln.startswith("pid ")],
         interval=0.05,
@@ -57,22 +57,22 @@ def test_usr2_restarts_app_in_same_container(engine, project_name, image):
         what="a second pid line (the restarted app)",
     )
     assert pids[1] != first[0]
-    info = engine.inspect(cid)
-    assert info["State"]["Running"] and info["RestartCount"] == 0
+    state = engine.state(cid)
+    assert state.running and state.restart_count == 0
 
 
 @pytest.mark.docker
 @pytest.mark.parametrize("image", [BUSYBOX, PYTHON])
 def test_exit_code_of_app_and_fast_stop(engine, project_name, image):
     cid = start(engine, project_name, image, ["sh", "-c", "sleep 0.3; exit 7"])
-    wait_until(lambda: not engine.inspect(cid)["State"]["Running"], interval=0.05, what="the app to exit")
-    assert engine.inspect(cid)["State"]["ExitCode"] == 7
+    wait_until(lambda: not engine.state(cid).running, interval=0.05, what="the app to exit")
+    assert engine.state(cid).exit_code == 7
     # TERM goes to the whole app group: stop is quick, not the grace period
     cid2 = start(engine, project_name + "b", image, ["sh", "-c", "sleep 100"])
     t0 = time.monotonic()
     engine.stop(cid2, 2)
     assert time.monotonic() - t0 < 1.5
-    assert engine.inspect(cid2)["State"]["ExitCode"] == 143
+    assert engine.state(cid2).exit_code == 143
     engine.remove(cid2)
     engine.remove_network(f"{project_name}b_default")
 
