@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """User-space links for the remote-engine test bed (scripts/remote-engine.sh).
 
-    forward LISTEN=TARGET ...      TCP forwarders, e.g. 127.0.0.1:23750=10.197.0.2:2375
+    forward LISTEN=TARGET[@DEV] ...
+                                   TCP forwarders, e.g. 127.0.0.1:23750=10.197.0.2:2375@dvr197p;
+                                   with @DEV the outgoing connection is bound to that
+                                   interface: if it is gone, nothing leaves the machine
     delayline HOST_TUN NETNS NS_TUN DELAY_MS RATE_MBIT
                                    a point-to-point link between a tun device in this
                                    network namespace and one inside NETNS, adding
@@ -48,12 +51,27 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         writer.close()
 
 
+async def _connect(host: str, port: int, device: str | None):
+    if device is None:
+        return await asyncio.open_connection(host, port)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode())
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    except OSError:
+        sock.close()
+        raise
+    return await asyncio.open_connection(sock=sock)
+
+
 async def _serve(listen: str, target: str) -> asyncio.AbstractServer:
+    target, _, device = target.partition("@")
     thost, tport = _split(target)
 
     async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
         try:
-            tr, tw = await asyncio.open_connection(thost, tport)
+            tr, tw = await _connect(thost, tport, device or None)
         except OSError:
             cw.close()
             return

@@ -28,7 +28,9 @@
 # DEVRUN_REMOTE_TCP_PORT (23750), DEVRUN_REMOTE_SSH_PORT (22220), DEVRUN_REMOTE_HIDE (extra
 # folders to hide, colon-separated), DEVRUN_REMOTE_IMAGES (images copied from the local
 # engine), DEVRUN_REMOTE_DELAY_MS (25, one way), DEVRUN_REMOTE_RATE_MBIT (20),
-# DEVRUN_REMOTE_SSH_MAXSTARTUPS (10:30:100, sshd's default), DEVRUN_REMOTE_LINK (auto|netem|delayline).
+# DEVRUN_REMOTE_SSH_MAXSTARTUPS (10:30:100, sshd's default), DEVRUN_REMOTE_LINK (auto|netem|delayline),
+# DEVRUN_REMOTE_CONTEXT (devrun-remote-test; the ssh one gets -ssh appended). Two beds can run
+# side by side when STATE, NETNS, NET, both ports and CONTEXT differ.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd -P)"
@@ -42,13 +44,13 @@ DELAY_MS="${DEVRUN_REMOTE_DELAY_MS:-25}"
 RATE_MBIT="${DEVRUN_REMOTE_RATE_MBIT:-20}"
 LINK_MODE="${DEVRUN_REMOTE_LINK:-auto}"
 IMAGES="${DEVRUN_REMOTE_IMAGES:-${DEVRUN_BUSYBOX_IMAGE:-busybox:stable} ${DEVRUN_PYTHON_IMAGE:-python:3.11-slim}}"
-CONTEXT=devrun-remote-test
-CONTEXT_SSH=devrun-remote-test-ssh
+CONTEXT="${DEVRUN_REMOTE_CONTEXT:-devrun-remote-test}"
+CONTEXT_SSH="$CONTEXT-ssh"
 PLAIN_HOST="$NET.0.1" PLAIN_REMOTE="$NET.0.2"
 SHAPED_HOST="$NET.1.1" SHAPED_REMOTE="$NET.1.2"
-IF_PLAIN=dvrr0 IF_SHAPED=dvrs0   # host side; inside the namespace: eth0 and eth1
+IF_PLAIN="dvr${NET##*.}p" IF_SHAPED="dvr${NET##*.}s"  # host side (one pair per NET); inside: eth0, eth1
 SOCK="$STATE/docker.sock"
-MARK=devrun-remote-bed            # tags our lines in ~/.ssh/config and ~/.ssh/known_hosts
+MARK="devrun-remote-bed:$NS"      # tags our lines in ~/.ssh/config and ~/.ssh/known_hosts
 ENGINE_PORT=2375                  # inside the namespace
 
 say() { [ "${QUIET:-0}" = 1 ] || echo "remote-engine: $*" >&2; }
@@ -117,6 +119,7 @@ LogLevel INFO
 Subsystem sftp internal-sftp
 EOF
   echo '{}' >"$STATE/daemon.json"  # not the machine's /etc/docker/daemon.json
+  mkdir -p "$STATE/etc-docker" && chmod 0700 "$STATE/etc-docker"
 }
 
 # ---------------------------------------------------------------- ssh client side
@@ -168,10 +171,14 @@ contexts() {
 netns_up() {
   ip netns del "$NS" 2>/dev/null || true
   ip link del "$IF_PLAIN" 2>/dev/null || true
+  ip route del unreachable "$NET.0.0/16" metric 4242 2>/dev/null || true
   if ip -4 route | grep -q "^$NET\."; then
     die "$NET.0.0/16 is already routed on this machine (ip -4 route); set DEVRUN_REMOTE_NET to a free 10.x prefix"
   fi
   ip netns add "$NS"
+  # while the box runs, its addresses never leave this machine: should a link vanish,
+  # packets for them are refused here instead of following the default route
+  ip route add unreachable "$NET.0.0/16" metric 4242
   ip -n "$NS" link set lo up
   ip link add "$IF_PLAIN" type veth peer name eth0 netns "$NS"
   ip addr add "$PLAIN_HOST/30" dev "$IF_PLAIN"
@@ -225,7 +232,10 @@ inside() {
       *) mount -t tmpfs -o mode=0755 devrun-remote-hidden "$d" ;;
     esac
   done
-  hostname devrun-remote
+  # its own /etc/docker: key.json there is the engine's ID on dockerd 20.10, which
+  # must differ from this machine's engine (kept in the state folder: stable across starts)
+  mkdir -p /etc/docker && mount --bind "$STATE/etc-docker" /etc/docker
+  hostname "$NS"
   mkdir -p /run/sshd /root && chmod 0700 /root
   /usr/sbin/sshd -f "$STATE/sshd_config" -E "$STATE/sshd.log"
   exec dockerd --config-file "$STATE/daemon.json" \
@@ -326,6 +336,7 @@ do_stop() {
   ip link del "$IF_SHAPED" 2>/dev/null || true
   ip link del "$IF_PLAIN" 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
+  ip route del unreachable "$NET.0.0/16" metric 4242 2>/dev/null || true
   rm -f "$SOCK" "$STATE/link.mode"
   if [ "$purge" = --purge ]; then rm -rf "$STATE"; fi
 }
@@ -350,7 +361,7 @@ do_start() {
   netns_up
   shaped_up
   HIDE="$(hidden_dirs | tr '\n' ' ')"
-  export HIDE STATE SOCK ENGINE_PORT
+  export HIDE STATE SOCK ENGINE_PORT NS
   # the reaper stays outside (python3 may live under a hidden folder); the box's
   # orphans (containerd shims, sshd and its sessions) are its children, not init's
   nohup "$(python3_bin)" "$here/remote-engine-link.py" reap \
@@ -364,7 +375,7 @@ do_start() {
   fi
   readlink "/proc/$(cat "$STATE/dockerd.pid")/ns/mnt" >"$STATE/mntns"
   nohup "$(python3_bin)" "$here/remote-engine-link.py" forward \
-    "127.0.0.1:$TCP_PORT=$PLAIN_REMOTE:$ENGINE_PORT" "127.0.0.1:$SSH_PORT=$PLAIN_REMOTE:22" \
+    "127.0.0.1:$TCP_PORT=$PLAIN_REMOTE:$ENGINE_PORT@$IF_PLAIN" "127.0.0.1:$SSH_PORT=$PLAIN_REMOTE:22@$IF_PLAIN" \
     </dev/null >>"$STATE/link.log" 2>&1 9>&- &
   echo $! >"$STATE/forward.pid"
   # a fresh box: nothing left from an earlier run (images stay, so start stays quick)
