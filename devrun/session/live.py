@@ -12,7 +12,7 @@ import dataclasses
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from devrun import plan
 from devrun.config import loader
@@ -42,11 +42,15 @@ STARTED_FRESH = "(was stopped: brought level, started)"
 
 @dataclass(frozen=True)
 class ContainerReplaced:
-    """A worker recreated a service's container (rebuild): the loop adopts it."""
+    """A worker recreated a service's container (rebuild): the loop adopts it,
+    unless a later converge (`generation`) replaced it again, and then sets
+    `adopted`, which the worker waits for before its next step."""
 
     service: str
     container_id: str
     since: float
+    generation: int
+    adopted: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
 def _display(path: str, root: str) -> str:
@@ -79,6 +83,8 @@ class LiveReload:
         # one converge at a time: a rebuild (worker) and a config reload (loop)
         # must not both recreate containers from different configs
         self._apply_lock = threading.Lock()
+        self._generation = 0  # converges so far (under the apply lock)
+        self._adopted: dict[str, int] = {}  # service -> generation of its current container (loop only)
 
     # ---- lifecycle --------------------------------------------------------------
 
@@ -218,9 +224,14 @@ class LiveReload:
 
     def _on_replaced(self, msg: ContainerReplaced) -> None:
         s = self.session
-        if s.containers.get(msg.service) != msg.container_id:
-            return  # replaced again since (a config reload after the rebuild): that one is followed
-        s.logs.follow(msg.service, msg.container_id, msg.since)
+        try:
+            if msg.generation < self._adopted.get(msg.service, 0):
+                return  # replaced again since (a config reload after the rebuild): that one is current
+            self._adopted[msg.service] = msg.generation
+            s.containers[msg.service] = msg.container_id
+            s.logs.follow(msg.service, msg.container_id, msg.since)
+        finally:
+            msg.adopted.set()
 
     def _on_container_event(self, ev: EngineEvent) -> None:
         """A start or unpause retries what failed before (a sync into a
@@ -298,6 +309,8 @@ class LiveReload:
             try:
                 if track is not None and step.kind == "restart" and batch.service in s.containers:
                     track.before_restart(s.engine, svc, s.containers[batch.service])
+                elif track is not None and step.kind == "signal":
+                    track.before_signal()
                 label = self._execute(cfg, batch.service, step, restarts) or label
             except DevrunError as e:
                 error = str(e)
@@ -484,10 +497,14 @@ class LiveReload:
                 since = time.time()
                 ids = self._apply(cfg, steps)
                 new = ids.get(service)
+                replaced = None
                 if new and new != old_cid:
-                    # under the lock: a config reload waiting for it replaces this one in turn
-                    s.containers[service] = new  # follow-up actions must target the new container
-                    s.submit(ContainerReplaced(service, new, since))
+                    replaced = ContainerReplaced(service, new, since, self._generation)
+                    s.submit(replaced)
+            # outside the lock (a reload on the loop may be waiting for it): follow-up
+            # actions must target the new container, which only the loop records
+            while replaced is not None and not replaced.adopted.wait(0.1) and not s.stopping:
+                pass
             return None
 
     def _apply(self, cfg: loader.LoadedConfig, steps: list[plan.Step]) -> dict[str, str]:
@@ -506,6 +523,7 @@ class LiveReload:
         def started(service: str, cid: str) -> None:
             s.printer.event("service_started", service=service, container=cid)
 
+        self._generation += 1
         return lifecycle.apply(
             s.engine, cfg, steps, s.printer, started, before_start, expect_stop=s.expect_stop
         )
@@ -549,6 +567,7 @@ class LiveReload:
             if name not in ids:
                 s.containers.pop(name)
         for name, cid in ids.items():
+            self._adopted[name] = self._generation
             if s.containers.get(name) != cid:
                 s.containers[name] = cid
                 s.logs.follow(name, cid, since)

@@ -42,6 +42,15 @@ ENGINE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
+class ExpectStop:
+    """A worker is about to stop or restart a container itself (put on the queue
+    before the engine call, so it is handled before the container's die event)."""
+
+    container_id: str
+    at: float
+
+
+@dataclass(frozen=True)
 class StopRequest:
     signum: int
 
@@ -119,6 +128,7 @@ class Session:
         # container id -> when devrun said it would stop it: only a start after
         # that moment ends the expectation (a start event can arrive late)
         self._expected_stops: dict[str, float] = {}
+        self._loop_thread: threading.Thread | None = None  # only it writes the session's state
         self._stopped_outside: set[str] = set()
         # services stopped from outside (`docker stop`): devrun does not start them
         self.stopped_by_user: set[str] = set()
@@ -137,6 +147,7 @@ class Session:
         self.before_stop: list[Callable[[], None]] = []
         self.handlers: dict[type, Callable[[Any], None]] = {
             EngineEvent: self._on_engine_event,
+            ExpectStop: self._on_expect_stop,
             StopRequest: self._on_stop_request,
             StopDone: self._on_stop_done,
             StopNow: self._on_stop_now,
@@ -158,8 +169,16 @@ class Session:
         return lifecycle.grace(self.cfg, service, self.stop_timeout)
 
     def expect_stop(self, container_id: str) -> None:
-        """A stop devrun itself causes (rebuild, reload): not a crash to report."""
-        self._expected_stops[container_id] = time.time()
+        """A stop devrun itself causes (rebuild, reload, restart): not a crash to
+        report. Off the loop it is a message, handled before the die event."""
+        at = time.time()
+        if self._loop_thread is None or threading.current_thread() is self._loop_thread:
+            self._expected_stops[container_id] = at
+        else:
+            self.submit(ExpectStop(container_id, at))
+
+    def _on_expect_stop(self, msg: ExpectStop) -> None:
+        self._expected_stops[msg.container_id] = msg.at
 
     def _stop_signal_number(self, service: str) -> int | None:
         svc = self.cfg.project.services.get(service)
@@ -229,6 +248,7 @@ class Session:
             self.submit(EngineBack(dropped_wall))
 
     def run(self) -> int:
+        self._loop_thread = threading.current_thread()
         while self.exit_code is None:
             try:
                 msg = self.queue.get(timeout=0.5)
