@@ -288,6 +288,24 @@ def apply(
     return ids
 
 
+def restart_container(engine: Engine, cid: str, grace: float, expect_stop: Callable[[str], None]) -> str:
+    """Restart one container the fastest way it allows; returns how: "process"
+    (the supervisor restarts the app in place: network, container and log
+    stream stay), "container" (an engine restart, announced to `expect_stop`
+    first) or "start" (it was not running: the crashed app starts on the new
+    code). `devrun restart` and a watch rule's restart both come here."""
+    state = engine.state(cid)
+    if not state.running:
+        engine.start(cid)
+        return "start"
+    if state.restart_mode == "process":
+        engine.restart_process(cid)
+        return "process"
+    expect_stop(cid)
+    engine.restart(cid, grace)
+    return "container"
+
+
 def replace_container(
     engine: Engine, spec: ContainerSpec, old: str, before_start: Callable[[str, str], None] | None
 ) -> str:

@@ -157,6 +157,10 @@ def removable(engine: Engine, cfg: LoadedConfig, services: list[str]) -> list[Ob
     return [o for o in stopped if not services or (o.service or oneoff.get(o.id)) in services]
 
 
+def _no_one(_cid: str) -> None:
+    """No running `up` of this command to tell about a stop it causes."""
+
+
 def restart_services(
     engine: Engine,
     cfg: LoadedConfig,
@@ -172,12 +176,8 @@ def restart_services(
     done: list[tuple[Observed, str, int]] = []
     for o in service_containers(engine, cfg, services):
         t0 = time.monotonic()
-        mode = "process" if o.restart_mode == "process" and o.state == "running" else "container"
-        if mode == "process":
-            engine.restart_process(o.id)
-        else:
-            engine.restart(o.id, lifecycle.grace(cfg, o.service, timeout))
-        done.append((o, mode, int((time.monotonic() - t0) * 1000)))
+        how = lifecycle.restart_container(engine, o.id, lifecycle.grace(cfg, o.service, timeout), _no_one)
+        done.append((o, "container" if how == "start" else how, int((time.monotonic() - t0) * 1000)))
     time.sleep(settle)
     failed = []
     for o, mode, ms in done:

@@ -192,17 +192,8 @@ class Session:
             raise EngineError(
                 f"{service} was stopped outside devrun and stays stopped; `devrun start {service}` starts it"
             )
-        state = self.engine.state(cid)
-        if not state.running:
-            # the app crashed (say, on the bad edit being fixed now): start it again on the new code
-            self.engine.start(cid)
-            return "container"
-        if state.restart_mode == "process":
-            self.engine.restart_process(cid)
-            return "process"
-        self.expect_stop(cid)
-        self.engine.restart(cid, self.cfg.project.services[service].stop_grace_period)
-        return "container"
+        how = lifecycle.restart_container(self.engine, cid, self.grace(service), self.expect_stop)
+        return "container" if how == "start" else how
 
     # ---- running ------------------------------------------------------------------
 
