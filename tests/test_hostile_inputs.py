@@ -84,31 +84,31 @@ CORPUS = [
     Hostile("cap-add", "set allow_cap_add: true", web("cap_add: [SYS_ADMIN]")),
     Hostile("host-network", "set allow_host_network: true", web("network_mode: host")),
     # signal names
-    Hostile("signal-injection", "'KILL;rm' is not a signal name", web("stop_signal: 'KILL;rm'")),
-    Hostile("signal-with-number", "'HUP 9' is not a signal name", web("stop_signal: 'HUP 9'")),
-    Hostile("signal-empty", "'' is not a signal name", web("stop_signal: ''")),
-    Hostile("signal-number", "99999 is not a signal number", web("stop_signal: 99999")),
+    Hostile("signal-injection", "not a signal name", web("stop_signal: 'KILL;rm'")),
+    Hostile("signal-with-number", "not a signal name", web("stop_signal: 'HUP 9'")),
+    Hostile("signal-empty", "not a signal name", web("stop_signal: ''")),
+    Hostile("signal-number", "not a signal number", web("stop_signal: 99999")),
     Hostile(
         "signal-in-rule",
-        "'-9' is not a signal name",
+        "not a signal name",
         web("watch:\n  - path: src\n    action: signal\n    signal: '-9'"),
         SRC,
     ),
     # port specs
     Hostile("port-too-big", "less than or equal to 65535", web("ports: ['99999:80']")),
-    Hostile("port-negative", "'-1:80' is not a port", web("ports: ['-1:80']")),
-    Hostile("port-names", "'a:b' is not a port", web("ports: ['a:b']")),
+    Hostile("port-negative", "not a port", web("ports: ['-1:80']")),
+    Hostile("port-names", "not a port", web("ports: ['a:b']")),
     Hostile("port-range", "ranges are not supported", web("ports: ['8080-8090:80']")),
     Hostile("port-zero-target", "greater than or equal to 1", web("ports: ['8080:0']")),
     # durations
-    Hostile("duration-negative", "'-5s' is not a duration", web("stop_grace_period: -5s")),
-    Hostile("duration-parsecs", "'5 parsecs' is not a duration", web("stop_grace_period: 5 parsecs")),
-    Hostile("duration-1e309", "'1e309' is not a duration", web("stop_grace_period: 1e309")),
+    Hostile("duration-negative", "not a duration", web("stop_grace_period: -5s")),
+    Hostile("duration-parsecs", "not a duration", web("stop_grace_period: 5 parsecs")),
+    Hostile("duration-1e309", "not a duration", web("stop_grace_period: 1e309")),
     Hostile("duration-float-inf", "keep it finite", web("stop_grace_period: 1.0e+309")),
     Hostile("duration-nan", "keep it finite", web("stop_grace_period: .nan")),
     # env files
-    Hostile("env-no-name", "cannot read '=x'", web("env_file: app.env"), {"app.env": "=x\n"}),
-    Hostile("env-bare-export", "cannot read 'export'", web("env_file: app.env"), {"app.env": "export\n"}),
+    Hostile("env-no-name", "cannot read this line", web("env_file: app.env"), {"app.env": "=x\n"}),
+    Hostile("env-bare-export", "cannot read this line", web("env_file: app.env"), {"app.env": "export\n"}),
     Hostile("dotenv-binary", "cannot read", files={".env": b"\x00\x01\x02garbage\n"}),
     # paths with ..
     Hostile(
@@ -132,10 +132,8 @@ CORPUS = [
         SRC,
     ),
     # names and keys that try to smuggle text
-    Hostile(
-        "service-name-shell", "service name 'web;rm -rf' may use", "services:\n  'web;rm -rf': {image: x}\n"
-    ),
-    Hostile("key-with-newline", "unknown key 'a\\nb'", web('"a\\nb": 1')),
+    Hostile("service-name-shell", "service name 'web…' may use", "services:\n  'web;rm -rf': {image: x}\n"),
+    Hostile("key-with-newline", "unknown key 'a…'", web('"a\\nb": 1')),
     # command-line arguments
     Hostile("cli-missing-file", "no such file", args=("-f", "/nonexistent/devrun.yaml")),
     Hostile("cli-symbol-project", "a project name needs letters or digits", args=("-p", "!!!")),

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from devrun.config.interpolate import parse_env_file
 from devrun.config.model import Project
+from devrun.config.yaml_source import excerpt
 from devrun.errors import ConfigError, Problem
 from devrun.watch.rules import split_glob
 
@@ -82,7 +83,7 @@ def check_and_resolve(
         if p == home:
             return "mounting your home folder exposes your keys and credentials"
         if not _is_within(p, root):
-            return f"{p} is outside the project folder {root}"
+            return f"the path is outside the project folder {root}"
         return None
 
     for kind in ("secrets", "configs"):
@@ -97,7 +98,11 @@ def check_and_resolve(
 
     for vname in project.volumes:
         if not NAME_RE.match(vname):
-            add(("volumes", vname), f"volume name '{vname}' may use letters, digits, '_', '.', '-'", key=True)
+            add(
+                ("volumes", vname),
+                f"volume name '{excerpt(vname)}' may use letters, digits, '_', '.', '-'",
+                key=True,
+            )
 
     names = set(project.services)
     published: dict[tuple[str, int], str] = {}
@@ -106,7 +111,7 @@ def check_and_resolve(
         if not NAME_RE.match(sname):
             add(
                 base,
-                f"service name '{sname}' may use letters, digits, '_', '.', '-' and must start with a letter or digit",
+                f"service name '{excerpt(sname)}' may use letters, digits, '_', '.', '-' and must start with a letter or digit",
                 key=True,
             )
         if not svc.image and not svc.build:
@@ -123,9 +128,9 @@ def check_and_resolve(
                     f"{why} to the build; list it under allow_host_paths to allow it",
                 )
             elif not ctx.is_dir():
-                add((*base, "build", "context"), f"build context {ctx} is not a folder")
+                add((*base, "build", "context"), "the build context is not a folder")
             elif not (ctx / svc.build.dockerfile).is_file():
-                add((*base, "build", "dockerfile"), f"no {svc.build.dockerfile} in {ctx}")
+                add((*base, "build", "dockerfile"), "this Dockerfile is not in the build context")
             # a build arg without a value takes the shell's; unset, compose leaves it out
             svc.build.args = {
                 k: (v if v is not None else env.get(k))
@@ -136,7 +141,11 @@ def check_and_resolve(
         svc.depends_on = {d: v for d, v in svc.depends_on.items() if d in names or v.required}
         for dep in svc.depends_on:
             if dep not in names:
-                add((*base, "depends_on", dep), f"'{dep}' is not a service{_near(dep, names)}", key=True)
+                add(
+                    (*base, "depends_on", dep),
+                    f"'{excerpt(dep)}' is not a service{_near(dep, names)}",
+                    key=True,
+                )
             elif dep == sname:
                 add((*base, "depends_on", dep), "a service cannot depend on itself", key=True)
 
@@ -148,7 +157,7 @@ def check_and_resolve(
             env_sources.append(p)
             if not p.is_file():
                 if ef.required:
-                    add((*base, "env_file", i), f"env file {ef.path} not found")
+                    add((*base, "env_file", i), "env file not found")
                 continue
             values, bad = parse_env_file(p, env)
             for ln, msg in bad:
@@ -171,7 +180,7 @@ def check_and_resolve(
             if other:
                 add(
                     (*base, "ports", i),
-                    f"host port {port.published}/{port.protocol} is already published by {other}",
+                    f"this host port is already published by {other}",
                 )
             published[key] = f"services.{sname}.ports"
 
@@ -189,12 +198,12 @@ def check_and_resolve(
                 if why:
                     risky(loc, f"{why}; list it under allow_host_paths to allow it")
                 if not p.exists() and not compose and not why:
-                    add(loc, f"bind source {m.source} does not exist ({p}); create it or fix the path")
+                    add(loc, "bind source does not exist; create it or fix the path")
                 m.source = str(p)
             elif m.source and m.source not in project.volumes:
                 add(
                     loc,
-                    f"named volume '{m.source}' is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}",
+                    f"the named volume is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}",
                 )
 
         _file_refs(project, svc, base, add)
@@ -220,7 +229,7 @@ def check_and_resolve(
         if unconfined and not project.allow_privileged:
             risky(
                 (*base, "security_opt"),
-                f"{unconfined[0]} lifts the container's confinement; set allow_privileged: true to allow it",
+                "an entry lifts the container's confinement; set allow_privileged: true to allow it",
             )
         if svc.network_mode == "host" and not project.allow_host_network:
             risky(
@@ -250,7 +259,7 @@ def check_and_resolve(
                 elif not rule.target.startswith("/") or ".." in Path(rule.target).parts:
                     add(
                         (*rloc, "target"),
-                        f"target {rule.target!r} must be an absolute container path without '..'",
+                        "the target must be an absolute container path without '..'",
                     )
             elif rule.target:
                 add((*rloc, "target"), f"`target` only applies to sync actions, not {rule.action}")
@@ -264,19 +273,19 @@ def check_and_resolve(
                 p = Path(os.path.expanduser(pat))
                 full = os.path.normpath(p if p.is_absolute() else root / p)
                 if not _is_within(Path(full), root) and not any(_is_within(Path(full), a) for a in allowed):
-                    add(ploc, f"watch path {pat} is outside the project folder {root}")
+                    add(ploc, f"the watch path is outside the project folder {root}")
                     continue
                 if glob.has_magic(full):
                     if not glob.glob(full, recursive=True) and not os.path.isdir(split_glob(full)[0]):
-                        add(ploc, f"watch path {pat} matches nothing")
+                        add(ploc, "the watch path matches nothing")
                 elif not os.path.exists(full) and not compose:
-                    add(ploc, f"watch path {pat} does not exist ({full}); create it or fix the path")
+                    add(ploc, "the watch path does not exist; create it or fix the path")
                 resolved.append(full)
             rule.path = resolved
 
     cycle = _find_cycle({s: list(v.depends_on) for s, v in project.services.items()})
     if cycle:
-        add(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(cycle))
+        add(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(map(excerpt, cycle)))
 
     if problems:
         problems.sort(key=lambda p: (p.file, p.line or 0, p.col or 0))
@@ -292,7 +301,7 @@ def _file_refs(project: Project, svc, base: tuple, add) -> None:
         for i, ref in enumerate(getattr(svc, kind)):
             if ref.source not in declared:
                 near = _near(ref.source, set(declared))
-                add((*base, kind, i), f"'{ref.source}' is not declared under top-level `{kind}:`{near}")
+                add((*base, kind, i), f"not declared under top-level `{kind}:`{near}")
             target = ref.target or ref.source
             ref.target = target if target.startswith("/") else folder + target
 

@@ -18,10 +18,12 @@ from typing import Any
 
 from devrun.config import compose_merge, compose_translate, yaml_source
 from devrun.config.interpolate import interpolate, parse_env_file
-from devrun.config.yaml_source import PosDict, shown_path
+from devrun.config.yaml_source import PosDict, excerpt, shown_path
 from devrun.errors import ConfigError, Problem
 
 COMPOSE_NAMES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+# a compose file's top-level keys (and x-*): a file with none of them is not one
+TOP_KEYS = ("name", "services", "include", "volumes", "networks", "secrets", "configs", "version", "models")
 OVERRIDE_NAMES = (
     "compose.override.yml",
     "compose.override.yaml",
@@ -73,6 +75,8 @@ def load(
             raise ConfigError([Problem(shown_path(f), None, None, "", "no such compose file")])
     resolved = read(files, options or Options(), environ)
     shown = shown_path(files[0])
+    if resolved.problems and not isinstance(resolved.data.get("services"), dict):
+        raise ConfigError(resolved.problems)
     marks = yaml_source.marks_of(resolved.data, shown)
     loaded = loader.validate(
         resolved.data,
@@ -84,6 +88,7 @@ def load(
         sources=resolved.sources,
         project_name=project_name or resolved.env.get("COMPOSE_PROJECT_NAME") or None,
         compose=True,
+        problems=resolved.problems,
     )
     loaded.files = list(files)
     loaded.options = options
@@ -110,10 +115,12 @@ class Resolved:
     # files whose edits change the config (compose files, .env, included files)
     sources: list[Path]
     notes: list[str]
+    # what was wrong on the way (files, include, extends, interpolation), said with the rest
+    problems: list[Problem] = field(default_factory=list)
 
 
 def project_env(
-    root: Path, env_files: list[str], environ: dict[str, str]
+    root: Path, env_files: list[str], environ: dict[str, str], problems: list[Problem] | None = None
 ) -> tuple[dict[str, str], list[Path]]:
     """The interpolation environment: --env-file files (else the project's
     .env), then the shell, which wins."""
@@ -127,9 +134,11 @@ def project_env(
                     [Problem(shown_path(path), None, None, "", "env file not found (--env-file)")]
                 )
             continue
-        values, problems = parse_env_file(path, {**env, **environ})
-        if problems:
-            raise ConfigError([Problem(shown_path(path), ln, 1, "", msg) for ln, msg in problems])
+        values, bad = parse_env_file(path, {**env, **environ})
+        found = [Problem(shown_path(path), ln, 1, "", msg) for ln, msg in bad]
+        if found and problems is None:
+            raise ConfigError(found)
+        (problems if problems is not None else []).extend(found)
         env.update(values)
     env.update(environ)
     return env, paths
@@ -137,11 +146,14 @@ def project_env(
 
 def read(files: list[Path], options: Options, environ: dict[str, str]) -> Resolved:
     root = files[0].parent
-    env, env_paths = project_env(root, options.env_files, environ)
-    reader = _Reader(env)
+    problems: list[Problem] = []
+    env, env_paths = project_env(root, options.env_files, environ, problems)
+    reader = _Reader(env, problems)
     merged: Any = PosDict()
     for path in files:
-        merged = compose_merge.merge(merged, reader.file(path, main=True))
+        data = reader.file(path, main=True)
+        if data is not None:
+            merged = compose_merge.merge(merged, data)
     merged = compose_merge._plain(merged)
     services = merged.get("services")
     if isinstance(services, dict):
@@ -150,7 +162,11 @@ def read(files: list[Path], options: Options, environ: dict[str, str]) -> Resolv
                 compose_merge.unique_lists(svc)
     profiles = set(options.profiles or _split(env.get("COMPOSE_PROFILES", "")))
     notes: list[str] = []
-    data = compose_translate.to_devrun(merged, profiles, set(options.services), notes)
+    try:
+        data = compose_translate.to_devrun(merged, profiles, set(options.services), notes)
+    except ConfigError as e:
+        problems += e.problems
+        data = compose_translate.to_devrun(merged, {"*"}, set(), [])
     return Resolved(
         data=data,
         root=root,
@@ -158,6 +174,7 @@ def read(files: list[Path], options: Options, environ: dict[str, str]) -> Resolv
         files=files,
         sources=[*reader.read, *env_paths],
         notes=notes,
+        problems=problems,
     )
 
 
@@ -166,12 +183,15 @@ def _split(text: str) -> list[str]:
 
 
 class _Reader:
-    """Reads files, resolving `include` and `extends`; remembers what it read."""
+    """Reads files, resolving `include` and `extends`; remembers what it read.
+    A problem on the way is kept in `problems` and the reading goes on
+    without the part it concerns, so one run names them all."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], problems: list[Problem]):
         self.env = env
         self.read: list[Path] = []
         self.cache: dict[Path, Any] = {}
+        self.problems = problems
 
     def parse(self, path: Path, env: dict[str, str] | None = None) -> Any:
         path = path.resolve()
@@ -180,10 +200,14 @@ class _Reader:
         shown = shown_path(path)
         text = yaml_source.read_text(path, shown)
         use = self.env if env is None else env
-        data = yaml_source.parse(text, shown, lambda s: interpolate(s, use), tags=True)
-        if not isinstance(data, dict):
-            msg = f"the top level must be a mapping with `services:`, not {type(data).__name__}"
-            raise ConfigError([Problem(shown, 1, 1, "", msg)])
+        data = yaml_source.parse(
+            text, shown, lambda s: interpolate(s, use), tags=True, problems=self.problems
+        )
+        from devrun.config.loader import wrong_shape
+
+        wrong = wrong_shape(data, shown, set(TOP_KEYS), "a compose file")
+        if wrong:
+            raise ConfigError([wrong])
         self.read.append(path)
         for svc in (data.get("services") or {}).values() if isinstance(data.get("services"), dict) else ():
             compose_merge.canonical_service(svc)
@@ -192,7 +216,12 @@ class _Reader:
         return data
 
     def file(self, path: Path, *, main: bool, env: dict[str, str] | None = None) -> Any:
-        data = self.parse(path, env)
+        """The file resolved, or None when it cannot be read (its problem kept)."""
+        try:
+            data = self.parse(path, env)
+        except ConfigError as e:
+            self.problems += e.problems
+            return None
         data = self.extends(data, path, set())
         includes = data.pop("include", None)
         if includes:
@@ -216,28 +245,41 @@ class _Reader:
             line, col = (at[1], at[2]) if at else (None, None)
             spec = {"path": item} if isinstance(item, str) else item
             if not isinstance(spec, dict) or not spec.get("path"):
-                raise ConfigError([Problem(shown, line, col, f"include[{i}]", "give a file path or `path:`")])
+                self.problems.append(
+                    Problem(shown, line, col, f"include[{i}]", "give a file path or `path:`")
+                )
+                continue
             paths = spec["path"] if isinstance(spec["path"], list) else [spec["path"]]
             if any("://" in str(p) or str(p).startswith("oci:") for p in paths):
                 msg = "a remote include (OCI or git) needs the network; devrun reads local files only"
-                raise ConfigError([Problem(shown, line, col, f"include[{i}]", msg)])
+                self.problems.append(Problem(shown, line, col, f"include[{i}]", msg))
+                continue
             files = [(path.parent / str(p)).resolve() for p in paths]
+            missing = [f for f in files if not f.is_file()]
+            if missing:
+                msg = f"included file {shown_path(missing[0])} does not exist"
+                self.problems.append(Problem(shown, line, col, f"include[{i}]", msg))
+                continue
             env = self.env
             if spec.get("env_file") or (files[0].parent / ".env").is_file():
                 env_files = spec.get("env_file") or [str(files[0].parent / ".env")]
                 env_files = env_files if isinstance(env_files, list) else [env_files]
-                extra, _ = project_env(files[0].parent, [str(path.parent / e) for e in env_files], {})
+                extra, _ = project_env(
+                    files[0].parent, [str(path.parent / e) for e in env_files], {}, self.problems
+                )
                 env = {**extra, **self.env}
             included: Any = PosDict()
             for f in files:
-                included = compose_merge.merge(included, self.file(f, main=False, env=env))
+                one = self.file(f, main=False, env=env)
+                if one is not None:
+                    included = compose_merge.merge(included, one)
             for section in ("services", "volumes", "networks", "secrets", "configs"):
                 mine = data.get(section) or PosDict()
                 theirs = included.get(section) or {}
                 for name in theirs:
                     if name in mine:
-                        msg = f"'{name}' is defined here and in included {shown_path(files[0])}; keep one"
-                        raise ConfigError([Problem(shown, line, col, f"{section}.{name}", msg)])
+                        msg = f"'{excerpt(name)}' is defined here and in included {shown_path(files[0])}; keep one"
+                        self.problems.append(Problem(shown, line, col, f"{section}.{excerpt(name)}", msg))
                 if theirs:
                     out = compose_merge.merge(PosDict(theirs), mine)
                     data[section] = out
@@ -248,7 +290,13 @@ class _Reader:
         if not isinstance(services, dict):
             return data
         for name in list(services):
-            services[name] = self.extended(services, name, path, busy)
+            try:
+                services[name] = self.extended(services, name, path, busy)
+            except ConfigError as e:
+                # said once; the service goes on without what it extends
+                self.problems += [p for p in e.problems if p not in self.problems]
+                if isinstance(services[name], dict):
+                    services[name].pop("extends", None)
         return data
 
     def extended(self, services: dict[str, Any], name: str, path: Path, busy: set[tuple[Path, str]]) -> Any:
@@ -270,16 +318,21 @@ class _Reader:
         base_name = spec["service"]
         if spec.get("file"):
             other = (path.parent / str(spec["file"])).resolve()
+            if not other.is_file():
+                msg = f"file {shown_path(other)} does not exist"
+                raise ConfigError([Problem(shown, line, col, where, msg)])
             base_services = self.parse(other).get("services") or {}
             if base_name not in base_services:
-                msg = f"service '{base_name}' is not in {shown_path(other)}"
+                msg = f"service '{excerpt(base_name)}' is not in {shown_path(other)}"
                 raise ConfigError([Problem(shown, line, col, where, msg)])
             base = self.extended(base_services, base_name, other, busy)
             base = _copy(base)
             compose_merge.absolute_paths(base, str(other.parent))
         else:
             if base_name not in services:
-                raise ConfigError([Problem(shown, line, col, where, f"'{base_name}' is not a service here")])
+                raise ConfigError(
+                    [Problem(shown, line, col, where, f"'{excerpt(base_name)}' is not a service here")]
+                )
             base = _copy(self.extended(services, base_name, path, busy))
         own = PosDict({k: v for k, v in svc.items() if k != "extends"})
         own.at, own.key_at, own.pos = dict(svc.at), dict(svc.key_at), svc.pos

@@ -58,21 +58,21 @@ def _closing_brace(text: str, start: int) -> int:
             if depth == 0:
                 return i
         i += 1
-    raise InterpolationError(
-        f"unterminated '${{' in {text!r}; close it with '}}' or write '$$' for a literal '$'"
-    )
+    raise InterpolationError("unterminated '${'; close it with '}' or write '$$' for a literal '$'")
 
 
 def _expand(body: str, env: Mapping[str, str]) -> str:
     m = _NAME.match(body)
     if not m:
-        raise InterpolationError(f"invalid variable '${{{body}}}': a name is letters, digits and '_'")
+        raise InterpolationError("invalid variable after '${': a name is letters, digits and '_'")
     name, rest = m.group(0), body[m.end() :]
     if not rest:
         return env.get(name, "")
     op = next((o for o in _OPS if rest.startswith(o)), None)
     if op is None:
-        raise InterpolationError(f"invalid variable '${{{body}}}': after the name use :-, -, :?, ?, :+ or +")
+        raise InterpolationError(
+            f"invalid variable '${{{name}...}}': after the name use :-, -, :?, ?, :+ or +"
+        )
     arg = rest[len(op) :]
     value = env.get(name)
     set_ = value is not None
@@ -114,7 +114,8 @@ def parse_env_file(
             continue
         m = _ENV_LINE.match(raw)
         if not m:
-            problems.append((lineno, f"cannot read {raw.strip()[:40]!r}; write KEY=VALUE"))
+            # the line is not quoted: an env file holds secrets
+            problems.append((lineno, "cannot read this line; write KEY=VALUE"))
             continue
         key, val = m.group(1), m.group(2)
         literal = val[:1] == "'"

@@ -21,7 +21,7 @@ from devrun.config import yaml_source
 from devrun.config.compose_import import compose_key_reason
 from devrun.config.interpolate import interpolate, parse_env_file
 from devrun.config.model import Project, Service, normalise_project_name
-from devrun.config.yaml_source import Loc, Marks, fmt_loc
+from devrun.config.yaml_source import Loc, Marks, excerpt, fmt_loc
 from devrun.errors import ConfigError, Problem
 
 CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
@@ -152,8 +152,10 @@ def load_file(
     shown = display_path(path)
     text = yaml_source.read_text(path, shown)
     root = path.parent
-    env, sources = _interpolation_env(root, shown, environ)
-    data, marks = parse_yaml(text, shown, env)
+    # every problem of every stage is collected, so one run names them all
+    problems: list[Problem] = []
+    env, sources = _interpolation_env(root, shown, environ, problems)
+    data, marks = parse_yaml(text, shown, env, problems)
     loaded = validate(
         data,
         marks,
@@ -163,21 +165,21 @@ def load_file(
         env=env,
         sources=[path, *sources],
         project_name=project_name,
+        problems=problems,
     )
     loaded.files = [path]
     return loaded
 
 
 def _interpolation_env(
-    root: Path, shown: str, environ: dict[str, str] | None
+    root: Path, shown: str, environ: dict[str, str] | None, problems: list[Problem]
 ) -> tuple[dict[str, str], list[Path]]:
     env: dict[str, str] = {}
     sources: list[Path] = []
     dotenv = root / ".env"
     if dotenv.is_file():
-        values, problems = parse_env_file(dotenv)
-        if problems:
-            raise ConfigError([Problem(display_path(dotenv), ln, 1, "", msg) for ln, msg in problems])
+        values, bad = parse_env_file(dotenv)
+        problems += [Problem(display_path(dotenv), ln, 1, "", msg) for ln, msg in bad]
         env.update(values)
     sources.append(dotenv)
     # the shell wins over .env, as in compose
@@ -185,12 +187,42 @@ def _interpolation_env(
     return env, sources
 
 
-def parse_yaml(text: str, shown: str, env: dict[str, str]) -> tuple[Any, Marks]:
-    data = yaml_source.parse(text, shown, lambda s: interpolate(s, env))
+def parse_yaml(
+    text: str, shown: str, env: dict[str, str], problems: list[Problem] | None = None
+) -> tuple[Any, Marks]:
+    pending = [] if problems is None else problems
+    try:
+        data = yaml_source.parse(text, shown, lambda s: interpolate(s, env), problems=pending)
+    except ConfigError as e:
+        raise ConfigError([*pending, *e.problems]) from None
+    wrong = wrong_shape(data, shown, set(Project.model_fields), "a devrun.yaml")
+    if wrong:
+        raise ConfigError([*pending, wrong])
+    if problems is None and pending:
+        raise ConfigError(pending)
+    return data, yaml_source.marks_of(data, shown)
+
+
+def wrong_shape(data: Any, shown: str, known: set[str], what: str) -> Problem | None:
+    """The document is not a config at all (a scalar, a list, or a mapping with
+    none of the known keys: e.g. a secrets file behind a symlink). Said in one
+    line that quotes nothing from it: its "keys" would be its secrets."""
     if not isinstance(data, dict):
         msg = f"the top level must be a mapping with `services:`, not {type(data).__name__}"
-        raise ConfigError([Problem(shown, 1, 1, "", msg)])
-    return data, yaml_source.marks_of(data, shown)
+        return Problem(shown, 1, 1, "", msg)
+
+    def config_like(key: str) -> bool:
+        # a known key, an extension, or a plain name close to a known key (a typo to point out)
+        plain = excerpt(key) == key
+        return key in known or key.startswith("x-") or (plain and bool(difflib.get_close_matches(key, known)))
+
+    if any(config_like(str(k)) for k in data):
+        return None
+    msg = (
+        f"not {what}: the top level has none of its keys (services, name, volumes, ...); "
+        "its content is not shown; check that the file (or the link to it) is the right one"
+    )
+    return Problem(shown, 1, 1, "", msg)
 
 
 _fmt = fmt_loc
@@ -238,12 +270,7 @@ def _suggest(word: str, options: list[str]) -> str:
 
 
 def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Problem:
-    loc: Loc = ()
-    for part in err["loc"]:
-        # pydantic adds validator names to locations; a key the user wrote stays even if it looks like one
-        internal = isinstance(part, str) and part.startswith(("function-", "["))
-        if not internal or (*loc, part) in marks.values:
-            loc = (*loc, part)
+    loc = _user_loc(err["loc"], marks)
     kind = err["type"]
     path = _fmt(loc)
     shown = marks.file_at(loc, shown)
@@ -251,7 +278,7 @@ def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Proble
         key = str(loc[-1]) if loc else ""
         model = _model_at(loc[:-1])
         options = sorted(model.model_fields) if model else []
-        msg = f"unknown key '{key}'{_suggest(key, options)}"
+        msg = f"unknown key '{excerpt(key)}'{_suggest(key, options)}"
         reason = compose_key_reason(key, model is Project) if model in (Project, Service) else None
         if reason:
             msg = f"'{key}' is compose's, not devrun's: {reason}"
@@ -265,15 +292,14 @@ def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Proble
     if kind == "literal_error":
         expected = re.findall(r"'([^']*)'", err.get("ctx", {}).get("expected", ""))
         got = err.get("input")
-        msg = f"{got!r} is not one of {', '.join(expected)}"
+        # the value itself is never quoted: it may hold an interpolated secret
+        msg = f"not one of {', '.join(expected)}"
         if isinstance(got, str):
             msg += _suggest(got, expected)
         return Problem(shown, line, col, path, msg)
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
-    elif "input" in err and not isinstance(err["input"], dict | list):
-        msg = f"{msg}, got {err['input']!r}"
     return Problem(shown, line, col, path, msg)
 
 
@@ -288,19 +314,29 @@ def validate(
     sources: list[Path],
     project_name: str | None = None,
     compose: bool = False,
+    problems: list[Problem] | None = None,
 ) -> LoadedConfig:
-    try:
-        project = Project.model_validate(data)
-    except ValidationError as e:
-        problems = [_problem_from_error(err, marks, shown) for err in e.errors(include_url=False)]
-        problems.sort(key=lambda p: (p.line or 0, p.col or 0))
-        raise ConfigError(problems) from None
+    """The Project, or one ConfigError with every problem found: those passed
+    in (earlier stages), the model's, and the cross-field checks' (run on the
+    project with the fields the model refused left out)."""
+    problems = list(problems or [])
+    project, cuts = _validated(data, marks, shown, problems)
+    if project is None:
+        raise ConfigError(_in_order(problems))
     from devrun.config.checks import check_and_resolve  # cross-field rules live apart: they are long
 
-    _check_project_name(project_name, project.name, marks, shown)
+    try:
+        _check_project_name(project_name, project.name, marks, shown)
+    except ConfigError as e:
+        problems += e.problems
     name = normalise_project_name(project_name or project.name or root.name)
     notes: list[str] = []
-    extra_sources = check_and_resolve(project, marks, shown, root, env, compose=compose, notes=notes)
+    try:
+        extra_sources = check_and_resolve(project, marks, shown, root, env, compose=compose, notes=notes)
+    except ConfigError as e:
+        problems += [p for p in e.problems if not _follows_from_cut(p, cuts)]
+    if problems:
+        raise ConfigError(_in_order(problems))
     return LoadedConfig(
         project=project,
         name=name,
@@ -332,3 +368,85 @@ def _check_project_name(given: str | None, written: str | None, marks: Marks, sh
                 )
             ]
         )
+
+
+def _in_order(problems: list[Problem]) -> list[Problem]:
+    unique = list(dict.fromkeys(problems))
+    return sorted(unique, key=lambda p: (p.file, p.line or 0, p.col or 0))
+
+
+# what a refused entry is replaced with, so references to it do not fail too
+_PLACEHOLDERS = {"volumes": {}, "networks": {}, "secrets": {"external": True}, "configs": {"external": True}}
+
+
+def _validated(
+    data: dict[str, Any], marks: Marks, shown: str, problems: list[Problem]
+) -> tuple[Project | None, set[Loc]]:
+    """The model of `data`; where it refuses fields, their problems go to
+    `problems` and the model of the rest is returned, so the cross-field
+    checks still run. None when what is left has no services."""
+    import copy
+
+    cuts: set[Loc] = set()
+    current = data
+    for _ in range(4):
+        try:
+            return Project.model_validate(current), cuts
+        except ValidationError as e:
+            errors = e.errors(include_url=False)
+        problems += [_problem_from_error(err, marks, shown) for err in errors]
+        current = copy.deepcopy(current)
+        for err in errors:
+            cut = _cut_point(_user_loc(err["loc"], marks))
+            if cut is None:
+                return None, cuts
+            cuts.add(cut)
+            _apply_cut(current, cut)
+    return None, cuts
+
+
+def _user_loc(raw: tuple, marks: Marks) -> Loc:
+    loc: Loc = ()
+    for part in raw:
+        # pydantic adds validator names to locations; a key the user wrote stays even if it looks like one
+        internal = isinstance(part, str) and part.startswith(("function-", "["))
+        if not internal or (*loc, part) in marks.values:
+            loc = (*loc, part)
+    return loc
+
+
+def _cut_point(loc: Loc) -> Loc | None:
+    """What to leave out for the checks: the service's field, a top-level
+    entry, or a top-level key; None when it is `services` itself."""
+    if not loc or loc == ("services",):
+        return None
+    if loc[0] == "services":
+        return loc[:3]
+    return loc[:2] if loc[0] in _PLACEHOLDERS else loc[:1]
+
+
+def _apply_cut(data: Any, cut: Loc) -> None:
+    parent = data
+    for part in cut[:-1]:
+        parent = parent.get(part) if isinstance(parent, dict) else None
+    if not isinstance(parent, dict) or cut[-1] not in parent:
+        return
+    if cut[0] == "services" and len(cut) == 2:
+        parent[cut[-1]] = {"image": "-"}  # a service the model refused is still a service
+    elif cut[0] in _PLACEHOLDERS and len(cut) == 2:
+        parent[cut[-1]] = dict(_PLACEHOLDERS[cut[0]])
+    else:
+        del parent[cut[-1]]
+
+
+def _follows_from_cut(problem: Problem, cuts: set[Loc]) -> bool:
+    """A check's problem that only says again what the model refused."""
+    for cut in cuts:
+        if cut[0] == "services" and len(cut) == 3 and cut[2] in ("image", "build"):
+            if problem.path.startswith(fmt_loc(cut[:2])) and (
+                "needs `image` or `build`" in problem.message or "needs `build:`" in problem.message
+            ):
+                return True
+        if len(cut) == 1 and f"top-level `{cut[0]}:`" in problem.message:
+            return True
+    return False

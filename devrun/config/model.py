@@ -66,7 +66,7 @@ def _port(value: Any) -> Any:
         m = _PORT_SHORT.match(value.strip())
         if not m:
             raise ValueError(
-                f"{value!r} is not a port; write 'HOST:CONTAINER' like '8080:80', "
+                "not a port; write 'HOST:CONTAINER' like '8080:80', "
                 "'127.0.0.1:8080:80' or '8080:80/udp' (ranges are not supported)"
             )
         out: dict[str, Any] = {"target": int(m["target"])}
@@ -110,15 +110,13 @@ def _mount(value: Any) -> Any:
         elif len(parts) == 1:
             src, dst = None, parts[0]
         else:
-            raise ValueError(f"{value!r} is not a mount; write 'SOURCE:TARGET[:ro]' like './src:/app/src:ro'")
+            raise ValueError("not a mount; write 'SOURCE:TARGET[:ro]' like './src:/app/src:ro'")
         options = mode.split(",") if mode else []
         wrong = [o for o in options if o not in MOUNT_OPTIONS]
         if wrong:
-            raise ValueError(
-                f"mount mode {wrong[0]!r} in {value!r} must be 'ro' or 'rw' (or z, Z, cached, nocopy)"
-            )
+            raise ValueError("a mount option must be 'ro' or 'rw' (or z, Z, cached, nocopy, propagation)")
         if not dst.startswith("/"):
-            raise ValueError(f"mount target {dst!r} in {value!r} must be an absolute container path")
+            raise ValueError("the mount target must be an absolute container path")
         kind = "bind" if src and (src.startswith((".", "/", "~"))) else "volume"
         out: dict[str, Any] = {"type": kind, "target": dst, "read_only": "ro" in options}
         out["options"] = [o for o in options if o not in ("ro", "rw")]
@@ -142,7 +140,7 @@ def _depends(value: Any) -> Any:
         out = {}
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"depends_on entries are service names, got {item!r}")
+                raise ValueError("depends_on entries are service names")
             out[item] = {}
         return out
     if isinstance(value, dict):

@@ -9,6 +9,8 @@ import shlex
 import signal as _signal
 from typing import Any
 
+from devrun.config.yaml_source import excerpt
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 
@@ -16,13 +18,13 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 0.000001}
 def parse_duration(value: Any) -> float:
     """'1m30s', '300ms', '5s', 5 or 2.5 (seconds) -> seconds."""
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
+        raise ValueError("not a duration; write e.g. '5s' or '300ms'")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return _bounded(float(value), value)
     if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s' or '300ms'")
+        raise ValueError("not a duration; write e.g. '5s' or '300ms'")
     text = value.strip()
     pos, total = 0, 0.0
     for m in _DURATION_PART.finditer(text):
@@ -31,7 +33,7 @@ def parse_duration(value: Any) -> float:
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     if not text or pos != len(text):
-        raise ValueError(f"{value!r} is not a duration; write e.g. '5s', '300ms' or '1m30s'")
+        raise ValueError("not a duration; write e.g. '5s', '300ms' or '1m30s'")
     return _bounded(total, value)
 
 
@@ -49,14 +51,14 @@ def parse_bytes(value: Any) -> int | None:
         return value
     m = _BYTES.match(value) if isinstance(value, str) else None
     if not m:
-        raise ValueError(f"{value!r} is not a size; write e.g. '64m', '1g' or a number of bytes")
+        raise ValueError("not a size; write e.g. '64m', '1g' or a number of bytes")
     return int(float(m[1]) * _BYTE_UNITS[m[2].lower()])
 
 
 def _bounded(seconds: float, shown: Any) -> float:
     # .inf/.nan are YAML floats, and huge values overflow engine timeouts later
     if not math.isfinite(seconds) or seconds > MAX_DURATION:
-        raise ValueError(f"{shown!r} is not a usable duration; keep it finite and at most 24h")
+        raise ValueError("not a usable duration; keep it finite and at most 24h")
     return seconds
 
 
@@ -66,14 +68,14 @@ def normalise_signal(value: Any) -> str:
         try:
             return _signal.Signals(value).name
         except ValueError:
-            raise ValueError(f"{value} is not a signal number") from None
+            raise ValueError("not a signal number") from None
     if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
+        raise ValueError("not a signal name; write e.g. HUP, USR1 or SIGTERM")
     name = value.strip().upper()
     if not name.startswith("SIG"):
         name = "SIG" + name
     if name not in _signal.Signals.__members__:
-        raise ValueError(f"{value!r} is not a signal name; write e.g. HUP, USR1 or SIGTERM")
+        raise ValueError("not a signal name; write e.g. HUP, USR1 or SIGTERM")
     return name
 
 
@@ -83,7 +85,7 @@ def _split_command(value: Any) -> Any:
         try:
             return shlex.split(value)
         except ValueError as e:
-            raise ValueError(f"cannot split command {value!r}: {e}") from None
+            raise ValueError(f"cannot split the command like a shell: {e}") from None
     return value
 
 
@@ -107,17 +109,17 @@ def _env_map(value: Any) -> Any:
         out: dict[str, Any] = {}
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"environment entries are KEY=VALUE strings, got {item!r}")
+                raise ValueError("environment entries are KEY=VALUE strings")
             key, sep, val = item.partition("=")
             if not key:
-                raise ValueError(f"environment entry {item!r} has no name before '='")
+                raise ValueError("an environment entry has no name before '='")
             out[key] = val if sep else None
         return out
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if isinstance(v, dict | list):
-                raise ValueError(f"environment value of {k} must be a string, number or boolean")
+                raise ValueError(f"environment value of {excerpt(k)} must be a string, number or boolean")
             if isinstance(v, bool):
                 v = "true" if v else "false"
             out[str(k)] = None if v is None else str(v)

@@ -10,6 +10,7 @@ YAML: keys written in the mapping win over merged ones. Compose's `!reset` and
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,13 +119,27 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 COMPOSE_TAGS = ("!reset", "!override")
 
 
+_NAME_PART = re.compile(r"[A-Za-z0-9_. -]*")
+MAX_KEY_SHOWN = 40
+
+
+def excerpt(key: object) -> str:
+    """A key as errors may quote it: a plain name of at most MAX_KEY_SHOWN
+    characters as written, anything else cut before its first character that a
+    name would not have (a file that is not YAML config, e.g. a secrets file
+    behind a symlink, must not reach logs through its "keys")."""
+    text = str(key)
+    lead = _NAME_PART.match(text).group(0)[:MAX_KEY_SHOWN]  # type: ignore[union-attr]
+    return text if lead == text else f"{lead}…"
+
+
 def fmt_loc(loc: Loc) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + excerpt(part)
     return out
 
 
@@ -155,9 +170,18 @@ def read_text(path: Path, shown: str) -> str:
         raise ConfigError([Problem(shown, None, None, "", msg)]) from None
 
 
-def parse(text: str, shown: str, expand: Callable[[str], str], *, tags: bool = False) -> Any:
+def parse(
+    text: str,
+    shown: str,
+    expand: Callable[[str], str],
+    *,
+    tags: bool = False,
+    problems: list[Problem] | None = None,
+) -> Any:
     """The document as PosDict/PosList/scalars. `expand` interpolates one
-    string (raising InterpolationError); `tags` allows compose's tags."""
+    string (raising InterpolationError); `tags` allows compose's tags.
+    Interpolation problems go to `problems` (the value is left unexpanded) so
+    one run names them all with the rest; without it they are raised here."""
     bad = _UNPRINTABLE.search(text)
     if bad:
         # PyYAML refuses these before parsing starts, with a message about positions
@@ -170,28 +194,41 @@ def parse(text: str, shown: str, expand: Callable[[str], str], *, tags: bool = F
         node = loader.get_single_node()
         if node is None:
             raise ConfigError([Problem(shown, 1, 1, "", "the file is empty; it needs at least `services:`")])
-        return _Builder(loader, shown, expand, tags).build(node, (), 0)
+        builder = _Builder(loader, shown, expand, tags)
+        data = builder.build(node, (), 0)
+        if builder.problems and problems is None:
+            raise ConfigError(builder.problems)
+        if problems is not None:
+            problems.extend(builder.problems)
+        return data
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        msg = (e.problem or e.context or "invalid YAML").strip()
+        msg = _quoted_short((e.problem or e.context or "invalid YAML").strip())
         if e.context and e.problem:
-            msg = f"{e.problem} ({e.context})"
+            msg = f"{_quoted_short(e.problem)} ({_quoted_short(e.context)})"
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
         if "'\\t'" in msg:
             msg += "; indent with spaces, not tabs"
         raise ConfigError([Problem(shown, line, col, "", f"YAML syntax error: {msg}")]) from None
-    except yaml.YAMLError as e:
-        raise ConfigError([Problem(shown, None, None, "", f"YAML error: {e}")]) from None
+    except yaml.YAMLError:
+        raise ConfigError([Problem(shown, None, None, "", "not YAML that devrun can read")]) from None
     except RecursionError:
         raise ConfigError([Problem(shown, None, None, "", "the document nests too deeply")]) from None
     finally:
         loader.dispose()
 
 
+def _quoted_short(msg: str) -> str:
+    """PyYAML's message with what it quotes from the file (an alias name, a
+    character) cut to a short excerpt."""
+    return re.sub(r"'([^']*)'", lambda m: f"'{excerpt(m[1]) if len(m[1]) > 2 else m[1]}'", msg)
+
+
 class _Builder:
     def __init__(self, loader: yaml.SafeLoader, shown: str, expand: Callable[[str], str], tags: bool):
         self.loader, self.shown, self.expand, self.tags = loader, shown, expand, tags
         self.nodes = 0
+        self.problems: list[Problem] = []
 
     def at(self, node: yaml.Node) -> Pos:
         return (self.shown, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -232,7 +269,7 @@ class _Builder:
             try:
                 value = self.expand(value)
             except InterpolationError as e:
-                raise self.error(node, loc, str(e)) from None
+                self.problems.extend(self.error(node, loc, str(e)).problems)
         elif isinstance(value, bytes | set) or type(value).__name__ in ("date", "datetime"):
             value = str(value)
         return value
@@ -255,7 +292,7 @@ class _Builder:
             if key in out and not mine:
                 continue  # of two merged mappings, the first listed wins (YAML's merge key)
             if key in out and key not in from_merge:
-                raise self.error(knode, kloc, f"duplicate key '{key}'; keep one")
+                raise self.error(knode, kloc, f"duplicate key '{excerpt(key)}'; keep one")
             # a key written here overrides the same key from `<<`
             (from_merge.add if not mine else from_merge.discard)(key)
             out.key_at[key] = self.at(knode)
