@@ -236,6 +236,10 @@ class ControlServer:
             origin = request.headers.get("Origin")
             if origin is not None and origin not in {f"http://{h}" for h in hosts}:
                 return "Origin is not this server's"
+            # a page on another port is same-site: the browser sends it the cookie,
+            # and without an Origin header on a plain GET (an <img>, a <script>)
+            if request.headers.get("Sec-Fetch-Site", "none") not in ("same-origin", "none"):
+                return "a request made by another site's page (Sec-Fetch-Site)"
         given = (
             request.headers.get(endpoint.TOKEN_HEADER)
             or request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
