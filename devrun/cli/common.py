@@ -26,6 +26,8 @@ class Globals:
     files: list[str] = field(default_factory=list)
     env_files: list[str] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)
+    # a compose file's risky settings (socket, host paths, privileges) are errors
+    strict: bool = False
 
 
 FileOpt = Annotated[
@@ -96,7 +98,7 @@ def load(ctx: typer.Context, file: str | None, project: str | None):
     from devrun.config.compose_files import Options
 
     g = globals_(ctx, file, project)
-    options = Options(profiles=g.profiles, env_files=g.env_files)
+    options = Options(profiles=g.profiles, env_files=g.env_files, strict=g.strict)
     return loader.load(g.files or g.file, project_name=g.project, options=options), g
 
 

@@ -192,9 +192,7 @@ def config_checks(problems: list[Problem]) -> list[Check]:
         kind = "config"
         if parts[0] == "services" and len(parts) > 2:
             kind = {"volumes": "bind", "build": "image", "ports": "port"}.get(parts[2], "config")
-        out.append(
-            Check(kind, FAIL, str(p), "edit devrun.yaml at that line; `devrun config` checks it again")
-        )
+        out.append(Check(kind, FAIL, str(p), "edit the file at that line; `devrun config` checks it again"))
     return out
 
 
@@ -279,7 +277,7 @@ def _shown(path: str, root: Path) -> str:
 # ---- the whole run ------------------------------------------------------------
 
 
-def run(file: str | None = None, project: str | None = None) -> list[Check]:
+def run(file: str | None = None, project: str | None = None, *, strict: bool = False) -> list[Check]:
     """Every check, machine first, then the project's when a devrun.yaml is found."""
     cfg: loader.LoadedConfig | None = None
     project_checks: list[Check] = []
@@ -301,7 +299,9 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
         )
     else:
         try:
-            cfg = loader.load(file, project_name=project)
+            from devrun.config.compose_files import Options
+
+            cfg = loader.load(file, project_name=project, options=Options(strict=strict))
         except ConfigError as e:
             project_checks.extend(config_checks(e.problems))
             project_checks.append(Check("config", SKIP, "project checks skipped until devrun.yaml loads"))
@@ -320,6 +320,11 @@ def run(file: str | None = None, project: str | None = None) -> list[Check]:
 
     shown = os.path.relpath(cfg.file) if not os.path.relpath(cfg.file).startswith("..") else str(cfg.file)
     checks.append(Check("config", OK, f"{shown}: project {cfg.name}, {len(cfg.project.services)} service(s)"))
+    # what a compose file asks for that devrun.yaml would refuse: the team's decision, said once
+    checks.extend(
+        Check("config", WARN, risk, "--strict (or x-devrun: {strict: true}) refuses it")
+        for risk in dict.fromkeys(cfg.risks)
+    )
     try:
         ours = engine.published_ports(cfg.name) if engine else set()
         checks.extend(port_checks(cfg, ours))

@@ -83,6 +83,14 @@ def _root(
     version: Annotated[
         bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="A compose file's Docker socket, host paths outside the project and privileges "
+            "are errors, not warnings (also x-devrun: {strict: true}).",
+        ),
+    ] = False,
 ) -> None:
     if ansi not in ("never", "always", "auto"):
         raise UsageError(f"--ansi {ansi}: give never, always or auto")
@@ -98,6 +106,7 @@ def _root(
         files=files if len(files) > 1 else [],
         env_files=env_files or [],
         profiles=profiles or [],
+        strict=strict,
     )
 
 
@@ -227,7 +236,7 @@ def _json_errors(e: DevrunError) -> None:
 
 # after the command, only flags no compose command gives another meaning move
 # in front of it: `devrun ps -q` is ps's -q (ids), `devrun up --terse` devrun's quiet
-_GLOBAL_FLAGS = ("--no-color", "--terse")
+_GLOBAL_FLAGS = ("--no-color", "--terse", "--strict")
 _TAKES_VALUE = ("--file", "-f", "--project", "--project-name", "-p", "--ansi", "--env-file", "--profile")
 
 

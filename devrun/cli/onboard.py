@@ -53,7 +53,7 @@ def doctor_cmd(
     from devrun.cli import doctor
 
     g = globals_(ctx, file, project)
-    checks = doctor.run(g.file, g.project)
+    checks = doctor.run(g.file, g.project, strict=g.strict)
     for check in checks:
         print(json.dumps(check.as_json()) if as_json else doctor.human_line(check), flush=True)
     if not as_json:

@@ -38,14 +38,18 @@ def check_and_resolve(
     *,
     compose: bool = False,
     notes: list[str] | None = None,
+    risks: list[str] | None = None,
+    strict: bool = False,
 ) -> list[Path]:
     """Check cross-field rules; make relative paths absolute; merge env_file
     values into environment. Returns the env files (for hot reload).
     `compose`: the project came from compose files, so compose's meaning holds
     where devrun.yaml is stricter: a missing bind source or watch path is
     created or waited for, and host paths and privileges are the team's written
-    decision, so they become `notes` (warnings) instead of problems."""
+    decision, so they become `notes` (warnings, also in `risks`) instead of
+    problems; `strict` (--strict, x-devrun: {strict: true}) refuses them."""
     notes = [] if notes is None else notes
+    risks = [] if risks is None else risks
     problems: list[Problem] = []
     env_sources: list[Path] = []
 
@@ -59,11 +63,16 @@ def check_and_resolve(
         if not compose:
             add(loc, msg)
             return
+        if strict:
+            add(loc, f"{msg.split('; ')[0]}; refused by --strict (or x-devrun: {{strict: true}})")
+            return
         from devrun.config.loader import _fmt
 
         line, _ = marks.find(loc)
         where = marks.file_at(loc, shown) + (f":{line}" if line else "")
-        notes.append(f"{where}: {_fmt(loc)}: {msg.split('; ')[0]} (as the compose file says)")
+        note = f"{where}: {_fmt(loc)}: {msg.split('; ')[0]} (as the compose file says)"
+        notes.append(note)
+        risks.append(note)
 
     root = root.resolve()
     home = Path.home().resolve()

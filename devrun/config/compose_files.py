@@ -89,6 +89,7 @@ def load(
         project_name=project_name or resolved.env.get("COMPOSE_PROJECT_NAME") or None,
         compose=True,
         problems=resolved.problems,
+        strict=(options or Options()).strict or resolved.strict,
     )
     loaded.files = list(files)
     loaded.options = options
@@ -104,6 +105,8 @@ class Options:
     env_files: list[str] = field(default_factory=list)
     # services named on the command line start even when their profiles are off
     services: list[str] = field(default_factory=list)
+    # --strict: the risky settings a compose file asks for are errors
+    strict: bool = False
 
 
 @dataclass
@@ -117,6 +120,8 @@ class Resolved:
     notes: list[str]
     # what was wrong on the way (files, include, extends, interpolation), said with the rest
     problems: list[Problem] = field(default_factory=list)
+    # x-devrun: {strict: true} at the top level
+    strict: bool = False
 
 
 def project_env(
@@ -175,7 +180,13 @@ def read(files: list[Path], options: Options, environ: dict[str, str]) -> Resolv
         sources=[*reader.read, *env_paths],
         notes=notes,
         problems=problems,
+        strict=_devrun_extras(merged).get("strict") is True,
     )
+
+
+def _devrun_extras(data: Any) -> dict[str, Any]:
+    extras = data.get("x-devrun") if isinstance(data, dict) else None
+    return extras if isinstance(extras, dict) else {}
 
 
 def _split(text: str) -> list[str]:

@@ -43,6 +43,18 @@ REASONS = {
 DEPLOY_LIMITS = {("limits", "cpus"): "cpus", ("limits", "memory"): "mem_limit", ("limits", "pids"): "pids_limit",
                  ("reservations", "memory"): "mem_reservation"}  # fmt: skip
 MOUNT_TYPES = ("bind", "volume", "tmpfs")
+LOCAL_PORTS_NOTE = (
+    "ports: published on 127.0.0.1 only, where compose would publish on 0.0.0.0; "
+    'write the address ("0.0.0.0:8080:80") for a port other machines must reach'
+)
+
+
+def _unaddressed(port: Any) -> bool:
+    """A port entry that names no host address (compose publishes it on every interface)."""
+    if isinstance(port, dict):
+        return not port.get("host_ip")
+    m = _PORT.match(port.strip()) if isinstance(port, str) else None
+    return isinstance(port, int) or bool(m and not m["ip"])
 
 
 def _where(container: Any, key: str | int) -> str:
@@ -91,6 +103,8 @@ def to_devrun(
             if active(svc, name, profiles, named):
                 kept[name] = _service(svc, f"services.{name}", notes) if isinstance(svc, dict) else svc
         out["services"] = kept
+        if any(_unaddressed(p) for s in kept.values() if isinstance(s, dict) for p in s.get("ports") or []):
+            notes_out.append(LOCAL_PORTS_NOTE)
         _needs_inactive(kept, set(services) - set(kept))
     for section, allowed in (
         ("volumes", ("name", "labels")),

@@ -39,6 +39,8 @@ class LoadedConfig:
     files: list[Path] = field(default_factory=list)
     # keys read but not applied, and risky settings a compose file asks for: say them once
     notes: list[str] = field(default_factory=list)
+    # of those, the risky settings a compose file asks for (socket, host paths, privileges)
+    risks: list[str] = field(default_factory=list)
     compose: bool = False
     # compose's command-line options the files were read with (profiles, env files), for reload
     options: Any = None
@@ -315,6 +317,7 @@ def validate(
     project_name: str | None = None,
     compose: bool = False,
     problems: list[Problem] | None = None,
+    strict: bool = False,
 ) -> LoadedConfig:
     """The Project, or one ConfigError with every problem found: those passed
     in (earlier stages), the model's, and the cross-field checks' (run on the
@@ -331,8 +334,11 @@ def validate(
         problems += e.problems
     name = normalise_project_name(project_name or project.name or root.name)
     notes: list[str] = []
+    risks: list[str] = []
     try:
-        extra_sources = check_and_resolve(project, marks, shown, root, env, compose=compose, notes=notes)
+        extra_sources = check_and_resolve(
+            project, marks, shown, root, env, compose=compose, notes=notes, risks=risks, strict=strict
+        )
     except ConfigError as e:
         problems += [p for p in e.problems if not _follows_from_cut(p, cuts)]
     if problems:
@@ -344,6 +350,7 @@ def validate(
         root=root,
         sources=sources + extra_sources,
         notes=notes,
+        risks=risks,
         compose=compose,
     )
 
