@@ -1,38 +1,31 @@
-"""The only module that talks to Docker. Every engine failure leaves here as an
-EngineError with a sentence meant for people (docker-py's errors.py habit:
-one exception family, one boundary)."""
+"""The Docker engine: connecting, the project's networks, volumes and
+containers, and their state. With engine/images.py and engine/streams.py (its
+two other halves) and engine/calls.py (the error boundary), the only code
+that talks to Docker; everything above it sees devrun.engine.protocol."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
-import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, Literal
+from typing import Any
 
 import docker
 import docker.errors
-import requests
-import urllib3.exceptions
 
 from devrun import __version__, labels
-from devrun.config.model import BuildSpec
-from devrun.engine.protocol import EngineEvent, Progress
-from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
-from devrun.engine.wire import StreamLines, create_kwargs, files_archive, log_lines
+from devrun.engine.calls import _raw, translate
+from devrun.engine.images import Images, _load_shell_cache
+from devrun.engine.streams import Streams
+from devrun.engine.wire import create_kwargs, files_archive
 from devrun.errors import EngineError
 from devrun.plan import (
     ContainerSpec,
     ContainerState,
-    ImageDetails,
-    ImageInfo,
     Network,
     Observed,
-    PathStat,
     PublishedPort,
 )
 
@@ -46,32 +39,6 @@ _NS = 1_000_000_000
 _ANONYMOUS_VOLUME = re.compile(r"[0-9a-f]{64}")
 
 
-def _reason(e: Exception) -> str:
-    if isinstance(e, docker.errors.APIError):
-        return str(e.explanation or e)
-    return str(e) or type(e).__name__
-
-
-@contextlib.contextmanager
-def translate(what: str = "", say: Callable[[str], str] | None = None) -> Iterator[None]:
-    """The one translation of docker/requests failures: any inside the block
-    leaves as an EngineError, worded `what: reason` (`what: not found (reason)`
-    for a missing object), or as `say(reason)` where the sentence needs its own
-    shape. A block that expects a failure (NotFound meaning "absent") catches
-    that one inside and lets the rest come here."""
-    try:
-        yield
-    except EngineError:
-        raise
-    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as e:
-        reason = _reason(e)
-        if say is not None:
-            raise EngineError(say(reason)) from None
-        if isinstance(e, docker.errors.NotFound):
-            raise EngineError(f"{what}: not found ({reason})") from None
-        raise EngineError(f"{what}: {reason}") from None
-
-
 # ---- docker-py's private API ---------------------------------------------------
 # The only calls into APIClient internals (docker-py 7), each for what its public
 # API cannot do:
@@ -81,98 +48,7 @@ def translate(what: str = "", say: Callable[[str], str] | None = None) -> Iterat
 # - no read timeout on a stream that may stay quiet for hours (logs -f, attach, exec).
 
 
-def _raw(
-    api: Any,
-    method: Literal["get", "put", "head"],
-    path: str,
-    container_id: str,
-    *,
-    untimed: bool = False,
-    **kwargs: Any,
-) -> Any:
-    """One request to a container endpoint (`path` holds `{0}` for the id);
-    a failure raises docker's own error, as the public methods do. `untimed`:
-    a streamed answer that may stay quiet for hours."""
-    send = {"get": api._get, "put": api._put, "head": api.head}[method]
-    res = send(api._url(path, container_id), **kwargs)
-    api._raise_for_status(res)
-    if untimed:
-        _untimed(api, api._get_raw_response_socket(res))
-    return res
-
-
-def _untimed(api: Any, sock: Any) -> Any:
-    """The socket under a streamed response or hijacked connection, with
-    docker-py's read timeout lifted from it."""
-    api._disable_socket_timeout(sock)
-    return getattr(sock, "_sock", sock)
-
-
-def _shell_cache_path() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "devrun", "image-shell.json")
-
-
-def _load_shell_cache() -> dict[str, bool]:
-    try:
-        with open(_shell_cache_path()) as f:
-            data = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return (
-        {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, bool)}
-        if isinstance(data, dict)
-        else {}
-    )
-
-
-def _save_shell_cache(cache: dict[str, bool]) -> None:
-    # best effort: a read-only home only costs the probe again next time
-    path = _shell_cache_path()
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(dict(list(cache.items())[-500:]), f)
-        os.replace(tmp, path)
-    except OSError:
-        pass
-
-
-class EventStream:
-    """Engine events of one project's containers; close() ends the iteration."""
-
-    def __init__(self, stream: Any):
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[EngineEvent]:
-        try:
-            for raw in self._stream:
-                attrs = raw.get("Actor", {}).get("Attributes", {})
-                code = attrs.get("exitCode")
-                yield EngineEvent(
-                    action=raw.get("Action", raw.get("status", "")),
-                    container_id=raw.get("id", ""),
-                    service=attrs.get(labels.SERVICE, ""),
-                    time=raw.get("timeNano", 0) / _NS or float(raw.get("time", 0)),
-                    exit_code=int(code) if code is not None else None,
-                    signal=int(attrs["signal"]) if str(attrs.get("signal", "")).isdigit() else None,
-                )
-        except (
-            requests.exceptions.RequestException,
-            urllib3.exceptions.HTTPError,
-            OSError,
-            AttributeError,
-            ValueError,
-        ):
-            return  # closed, or the engine went away
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._stream.close()
-
-
-class Engine:
+class Engine(Images, Streams):
     """The Docker engine (implements devrun.engine.protocol.Engine)."""
 
     def __init__(self, client: docker.DockerClient, where: str):
@@ -205,123 +81,7 @@ class Engine:
             data = self.client.version()
         return str(data.get("Version", "?")), str(data.get("ApiVersion", "?"))
 
-    def has_image(self, ref: str) -> bool:
-        """Whether the image is present locally (no container created, unlike image_info)."""
-        with translate(f"image {ref}"):
-            try:
-                self.api.inspect_image(ref)
-            except docker.errors.NotFound:
-                return False
-        return True
-
     # ---- images ---------------------------------------------------------------
-
-    def image_info(self, ref: str) -> ImageInfo | None:
-        """The image's id and default argv, or None when it is not present."""
-        with translate(f"image {ref}"):
-            try:
-                data = self.api.inspect_image(ref)
-            except docker.errors.NotFound:  # ImageNotFound too
-                return None
-        cfg = data.get("Config") or {}
-        image_id = data["Id"]
-        return ImageInfo(
-            ref=ref,
-            id=image_id,
-            entrypoint=tuple(cfg.get("Entrypoint") or ()),
-            cmd=tuple(cfg.get("Cmd") or ()),
-            has_shell=self.image_has_shell(image_id),
-        )
-
-    def image_has_shell(self, image_id: str) -> bool:
-        """Whether /bin/sh exists in the image: read it from a created (never
-        started) container (~75 ms). An image id names immutable content, so the
-        answer is kept on disk and every later `up` skips the probe."""
-        with self._lock:
-            if image_id in self._shell_cache:
-                return self._shell_cache[image_id]
-        found = False
-        with translate(f"image {image_id[:19]}"):
-            c = self.api.create_container(
-                image_id,
-                command=["true"],
-                entrypoint=[],
-                labels={labels.VERSION: __version__},
-                network_disabled=True,
-            )
-            try:
-                stream, _stat = self.api.get_archive(c["Id"], "/bin/sh")
-                for _ in stream:
-                    pass
-                found = True
-            except docker.errors.NotFound:
-                found = False
-            finally:
-                self.api.remove_container(c["Id"], force=True)
-        with self._lock:
-            self._shell_cache[image_id] = found
-            _save_shell_cache(self._shell_cache)
-        return found
-
-    def pull(self, ref: str, progress: Progress) -> ImageInfo:
-        repo, _, tag = ref.rpartition(":") if ":" in ref.split("/")[-1] else (ref, "", "latest")
-
-        def unpullable(reason: str) -> str:
-            return (
-                f"image {ref} is not on this machine and cannot be pulled ({reason}); "
-                "check the name, your network, or build/load it locally"
-            )
-
-        with translate(say=unpullable):
-            for item in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
-                if "error" in item:
-                    raise EngineError(f"cannot pull image {ref}: {item['error']}")
-                status = item.get("status", "")
-                if status and "id" not in item:
-                    progress(status)
-        info = self.image_info(ref)
-        if info is None:
-            raise EngineError(f"image {ref}: pulled but not found afterwards")
-        return info
-
-    def build(self, service: str, spec: BuildSpec, tag: str, progress: Progress) -> ImageInfo:
-        """docker build with streamed output; a failure names the failing step
-        and ends with the tail of its log."""
-        log: list[str] = []
-        step = ""
-        with translate(say=lambda reason: f"service {service}: build failed: {reason}"):
-            stream = self.api.build(
-                path=spec.context,
-                dockerfile=spec.dockerfile,
-                tag=tag,
-                buildargs=spec.args or None,
-                target=spec.target,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                labels={labels.VERSION: __version__},
-            )
-            for item in stream:
-                if "error" in item:
-                    tail = "\n".join(f"  {line}" for line in log[-10:])
-                    where = f" at {step}" if step else ""
-                    msg = item["error"].strip()
-                    raise EngineError(
-                        f"service {service}: build failed{where}: {msg}" + (f"\n{tail}" if tail else "")
-                    )
-                text = item.get("stream") or item.get("status") or ""
-                for line in text.splitlines():
-                    if not line.strip():
-                        continue
-                    if line.startswith("Step "):
-                        step = line.strip()
-                    elif not line.lstrip().startswith(("--->", "Removing intermediate container")):
-                        log.append(line.rstrip())  # the step's own output, for the failure tail
-                    progress(line.rstrip())
-        info = self.image_info(tag)
-        if info is None:
-            raise EngineError(f"service {service}: build finished but image {tag} is missing")
-        return info
 
     # ---- networks and volumes -------------------------------------------------
 
@@ -605,21 +365,6 @@ class Engine:
             restart_count=int(info.get("RestartCount") or 0),
         )
 
-    def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:
-        """The container's files under `target` (running or stopped: the archive
-        API needs no shell), keyed by container path, with content digests."""
-        try:
-            with translate(f"read {target} in {container_id[:12]}"):
-                try:
-                    chunks, _stat = self.api.get_archive(container_id, target)
-                except docker.errors.NotFound:
-                    return {}
-                return read_tree(ChunkReader(chunks), target)
-        except tarfile.TarError as e:
-            raise EngineError(
-                f"read {target} in {container_id[:12]}: {e} (did it change meanwhile?)"
-            ) from None
-
     def restart(self, container_id: str, timeout: float) -> None:
         with translate(f"restart {container_id[:12]}"):
             self.api.restart(container_id, timeout=max(0, round(timeout)))
@@ -631,35 +376,6 @@ class Engine:
     def kill(self, container_id: str, signal: str) -> None:
         with translate(f"signal {signal} to {container_id[:12]}"):
             self.api.kill(container_id, signal=signal)
-
-    def exec(
-        self,
-        container_id: str,
-        argv: list[str],
-        on_line: Callable[[str, str], None],
-        *,
-        user: str | None = None,
-        workdir: str | None = None,
-        env: dict[str, str] | None = None,
-    ) -> int:
-        """Run argv in the container, streaming (stream, line) to on_line; returns its exit code."""
-        with translate(f"exec in {container_id[:12]}"):
-            ex = self.api.exec_create(container_id, argv, user=user or "", workdir=workdir, environment=env)
-            out = self.api.exec_start(ex["Id"], stream=True, demux=True)
-            streams = {"stdout": StreamLines(), "stderr": StreamLines()}
-            for chunk in out:
-                for name, data in zip(("stdout", "stderr"), chunk, strict=True):
-                    if data:
-                        for line in streams[name].feed(data):
-                            on_line(name, line)
-            for name, lines in streams.items():
-                for line in lines.finish():
-                    on_line(name, line)
-            return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
-
-    def put_archive(self, container_id: str, path: str, data: bytes) -> None:
-        with translate(f"copy into {container_id[:12]}:{path}"):
-            self.api.put_archive(container_id, path, data)
 
     def start_count(self, container_id: str, created: float) -> int:
         """How often the container was started (and process-restarted) since it was
@@ -681,184 +397,8 @@ class Engine:
                 )  # 12: USR2, the process restart
             return count
 
-    def events(self, project: str, since: float | None = None) -> EventStream:
-        with translate("engine events"):
-            stream = self.api.events(
-                decode=True, since=since, filters={**labels.project_filter(project), "type": "container"}
-            )
-        return EventStream(stream)
-
-    def logs(
-        self,
-        container_id: str,
-        *,
-        follow: bool,
-        tail: int | str = "all",
-        since: float | None = None,
-        until: float | None = None,
-        timestamps: bool = False,
-    ) -> Iterator[tuple[str, str]]:
-        """(stream, line) pairs; 'stdout'/'stderr' ('stdout' for TTY containers).
-        With timestamps, each line starts with the engine's RFC 3339 time and a space."""
-        params: dict[str, Any] = {
-            "stdout": 1,
-            "stderr": 1,
-            "follow": int(follow),
-            "tail": str(tail),
-            "timestamps": int(timestamps),
-        }
-        if since is not None:
-            params["since"] = f"{since:.9f}"
-        if until is not None:
-            params["until"] = f"{until:.9f}"
-        with translate(f"logs of {container_id[:12]}"):
-            try:
-                tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
-                res = _raw(
-                    self.api,
-                    "get",
-                    "/containers/{0}/logs",
-                    container_id,
-                    untimed=True,
-                    params=params,
-                    stream=True,
-                )
-            except docker.errors.NotFound:
-                return
-        try:
-            yield from log_lines(res, tty)
-        except urllib3.exceptions.HTTPError:
-            return  # the engine went away mid-stream (dockerd restarted): the stream just ends
-
     # ---- the compose command surface: one-off containers, attached I/O, copies ----
-
-    def create_oneoff(self, spec: ContainerSpec, label_patch: dict[str, str | None], *, stdin: bool) -> str:
-        """Create a container for `spec` with labels changed by `label_patch`
-        (None drops a key); `stdin` keeps its stdin open for an attached client."""
-        kwargs = create_kwargs(self.api, spec)
-        for key, value in label_patch.items():
-            kwargs["labels"].pop(key, None)
-            if value is not None:
-                kwargs["labels"][key] = value
-        kwargs["stdin_open"] = stdin
-        with translate(f"service {spec.service}: create {spec.name}"):
-            cid = self.api.create_container(**kwargs)["Id"]
-        self._complete(cid, spec)
-        return cid
-
-    def _pump(self, sock: Any, stdin: Any, tty: bool, out: Callable[[int, bytes], None]) -> None:
-        """Copy the stdin file to the hijacked socket (then half-close it) while
-        handing each (1 stdout | 2 stderr, bytes) frame read back to `out`."""
-        import socket as pysocket
-
-        import docker.utils.socket as dsock
-
-        raw = _untimed(self.api, sock)
-        if stdin is not None:
-
-            def feed() -> None:
-                with contextlib.suppress(OSError, ValueError):
-                    while chunk := os.read(stdin.fileno(), 65536):
-                        raw.sendall(chunk)
-                    raw.shutdown(pysocket.SHUT_WR)
-
-            threading.Thread(target=feed, daemon=True).start()
-        with contextlib.suppress(OSError, urllib3.exceptions.HTTPError):
-            for stream, data in dsock.frames_iter(sock, tty):
-                out(stream, data)
-
-    def exec_io(
-        self,
-        container_id: str,
-        argv: list[str],
-        out: Callable[[int, bytes], None],
-        *,
-        stdin: Any = None,
-        user: str | None = None,
-        workdir: str | None = None,
-        env: dict[str, str] | None = None,
-        privileged: bool = False,
-        detach: bool = False,
-    ) -> int:
-        """Run argv in the container with raw byte output (and the `stdin` file
-        piped in); returns its exit code (0 at once when detached)."""
-        with translate(f"exec in {container_id[:12]}"):
-            ex = self.api.exec_create(
-                container_id,
-                argv,
-                stdin=stdin is not None and not detach,
-                user=user or "",
-                workdir=workdir,
-                environment=env,
-                privileged=privileged,
-            )
-            if detach:
-                self.api.exec_start(ex["Id"], detach=True)
-                return 0
-            sock = self.api.exec_start(ex["Id"], socket=True)
-            self._pump(sock, stdin, False, out)
-            while (info := self.api.exec_inspect(ex["Id"])).get("Running"):
-                time.sleep(0.02)
-            return int(info.get("ExitCode") or 0)
-
-    def run_io(self, container_id: str, out: Callable[[int, bytes], None], *, stdin: Any = None) -> int:
-        """Attach to a created container, start it, stream its output until it
-        exits; returns its exit code."""
-        with translate(f"run {container_id[:12]}"):
-            tty = bool(self.api.inspect_container(container_id)["Config"].get("Tty"))
-            params = {"stdout": 1, "stderr": 1, "stream": 1, "stdin": int(stdin is not None)}
-            sock = self.api.attach_socket(container_id, params=params)
-        self.start(container_id)
-        self._pump(sock, stdin, tty, out)
-        return self.wait(container_id)
-
-    def wait(self, container_id: str) -> int:
-        with translate(f"wait for {container_id[:12]}"):
-            return int(self.api.wait(container_id, timeout=None)["StatusCode"])
-
-    def get_archive(self, container_id: str, path: str) -> Iterator[bytes]:
-        """A tar stream of `path` in the container."""
-        with translate(f"copy from {container_id[:12]}:{path}"):
-            stream, _stat = self.api.get_archive(container_id, path)
-        return stream
-
-    def top(self, container_id: str) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
-        """The container's processes: (column titles, one row per process)."""
-        with translate(f"processes of {container_id[:12]}"):
-            data = self.api.top(container_id)
-        return tuple(data.get("Titles") or ()), [tuple(map(str, r)) for r in data.get("Processes") or ()]
-
-    def image_details(self, ref: str) -> ImageDetails | None:
-        """Id, tags and size of an image, or None when it is not present."""
-        with translate(f"image {ref}"):
-            try:
-                data = self.api.inspect_image(ref)
-            except docker.errors.NotFound:
-                return None
-        return ImageDetails(str(data["Id"]), tuple(data.get("RepoTags") or ()), int(data.get("Size") or 0))
-
-    def remove_image(self, ref: str) -> bool:
-        """Remove an image by reference; False when it was not there."""
-        with translate(f"remove image {ref}"):
-            try:
-                self.api.remove_image(ref)
-            except docker.errors.NotFound:
-                return False
-        return True
 
     def pause(self, container_id: str, pause: bool = True) -> None:
         with translate(f"{'pause' if pause else 'unpause'} {container_id[:12]}"):
             (self.api.pause if pause else self.api.unpause)(container_id)
-
-    def path_stat(self, container_id: str, path: str) -> PathStat | None:
-        """A path in the container, or None when it does not exist."""
-        import base64
-
-        with translate(f"stat {container_id[:12]}:{path}"):
-            try:
-                res = _raw(self.api, "head", "/containers/{0}/archive", container_id, params={"path": path})
-            except docker.errors.NotFound:
-                return None
-            header = res.headers.get("X-Docker-Container-Path-Stat") or ""
-            data = json.loads(base64.b64decode(header)) if header else {}
-        return PathStat(str(data.get("name", "")), int(data.get("size") or 0), int(data.get("mode") or 0))
