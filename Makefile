@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint bench soak setup images venv clean
+.PHONY: demo test lint bench soak screenshots setup images venv clean
 
 $(BIN)/devrun: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,6 +42,10 @@ SOAK_STEPS ?= 30
 soak: venv setup
 	DEVRUN_MODEL_SEEDS=$(SOAK_SEEDS) DEVRUN_MODEL_STEPS=$(SOAK_STEPS) \
 	  $(BIN)/python -m pytest -q -s -p no:cacheprovider tests/test_model_consistency.py
+
+# the README's pictures, taken by the tests that drive the dashboard and the terminal
+screenshots: venv setup
+	DEVRUN_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/test_dashboard.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

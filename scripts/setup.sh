@@ -31,4 +31,9 @@ echo "setup: Docker engine $(docker version --format '{{.Server.Version}}') is a
 if ! command -v ip >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null || true
 fi
+# the dashboard's browser test (tests/test_dashboard.py) drives Debian's chromium with playwright
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq chromium >/dev/null; } || true
+fi
 "$here/offline-images.sh"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,7 +41,12 @@ CHROMIUM_ARGS = [
     # a DNS rebinding attacker's name that points at 127.0.0.1
     "--host-resolver-rules=MAP evil.example 127.0.0.1",
 ]
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard.png"
+# the README's picture: written when DEVRUN_SCREENSHOTS=1 (`make screenshots`), else kept out of the tree
+SCREENSHOT = (
+    Path(__file__).resolve().parent.parent / "docs" / "img" / "dashboard.png"
+    if os.environ.get("DEVRUN_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "devrun-dashboard.png"
+)
 
 APP = """
 import http.server, importlib, os, signal, sys, time
