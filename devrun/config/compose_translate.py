@@ -88,6 +88,7 @@ def to_devrun(
     notes = _Notes(notes_out)
     out: dict[str, Any] = PosDict()
     out.at, out.key_at = dict(getattr(merged, "at", {})), dict(getattr(merged, "key_at", {}))
+    _extras(merged.get("x-devrun"), out, DEVRUN_TOP, skip=("strict",))
     for key, value in merged.items():
         if key.startswith("x-") or key == "include":
             continue
@@ -198,12 +199,53 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
             else:
                 notes.add(svc, key, at, "devrun joins the project network; sharing another's is not done yet")
         elif key in ("develop", "x-develop") and isinstance(value, dict):
-            out["watch"] = out.get("watch", []) + _watch(value, at, notes)
+            out["watch"] = _joined(out.get("watch") or PosList(), _watch(value, at, notes))
+        elif key == "x-devrun":
+            _extras(value, out, DEVRUN_SERVICE)
         elif key.startswith("x-"):
             continue
         else:
             notes.add(svc, key, at, REASONS.get(key, "not done by devrun yet"))
+    if "x-devrun.watch" in out:
+        out["watch"] = _joined(out.get("watch") or PosList(), out.pop("x-devrun.watch") or PosList())
+    if "debounce" in out:
+        # x-devrun's debounce on the service: the quiet time of each rule that sets none
+        debounce = out.pop("debounce")
+        for rule in out.get("watch") or []:
+            if isinstance(rule, dict):
+                rule.setdefault("debounce", debounce)
     return out
+
+
+def _joined(first: Any, second: Any) -> PosList:
+    """Two lists as one, each item keeping where it was written."""
+    out = PosList([*first, *second]) if isinstance(second, list) else PosList([*first, second])
+    ats = [*(getattr(first, "at", None) or [None] * len(first))]
+    ats += getattr(second, "at", None) or [None] * (len(out) - len(ats))
+    out.at = ats
+    return out
+
+
+# devrun's own extras a compose file may carry under `x-devrun` (compose ignores x- keys)
+DEVRUN_TOP = ("strict", "poll")
+DEVRUN_SERVICE = ("restart_mode", "debounce", "watch")
+DEVRUN_RULE = ("action", "signal", "exec", "debounce")
+
+
+def _extras(extras: Any, out: dict[str, Any], allowed: tuple[str, ...], skip: tuple[str, ...] = ()) -> None:
+    """`x-devrun` keys copied onto devrun's data with their positions; a key
+    devrun does not know goes as `x-devrun.KEY`, which the model refuses at its line."""
+    if not isinstance(extras, dict):
+        return
+    for key, value in extras.items():
+        if key in skip:
+            continue
+        name = key if key in allowed and key != "watch" else f"x-devrun.{key}"
+        out[name] = value
+        for attr in ("at", "key_at"):
+            where = getattr(extras, attr, {}).get(key)
+            if where and hasattr(out, attr):
+                getattr(out, attr)[name] = where
 
 
 def _deploy(deploy: dict[str, Any], out: dict[str, Any], at: str, notes: _Notes) -> None:
@@ -301,8 +343,10 @@ def _restart(value: Any, svc: Any, at: str, notes: _Notes) -> Any:
     return value
 
 
-def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> list[dict[str, Any]]:
-    rules: list[dict[str, Any]] = []
+def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> PosList:
+    rules = PosList()
+    written = develop.get("watch")
+    rules.at = list(getattr(written, "at", None) or [None] * len(written or []))
     for key in develop:
         if key != "watch":
             notes.add(develop, key, f"{at}.{key}", "not a watch setting devrun reads")
@@ -320,8 +364,15 @@ def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> list[dict[str, An
         exec_ = rule.get("exec")
         if isinstance(exec_, dict) and exec_.get("command") is not None:
             out["exec"] = exec_["command"]
+        _extras(rule.get("x-devrun"), out, DEVRUN_RULE)
+        if "action" in rule.get("x-devrun", {}) and out.get("action") not in (
+            "sync",
+            "sync+restart",
+            "sync+exec",
+        ):
+            out.pop("target", None)  # compose's sync target, for compose only
         for key in rule:
-            if key not in ("path", "action", "target", "ignore", "initial_sync", "exec"):
+            if key not in ("path", "action", "target", "ignore", "initial_sync", "exec", "x-devrun"):
                 notes.add(rule, key, f"{where}.{key}", "devrun rules have no such key; use globs in path")
         rules.append(out)
     return rules

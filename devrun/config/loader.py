@@ -282,7 +282,14 @@ def _problem_from_error(err: dict[str, Any], marks: Marks, shown: str) -> Proble
         options = sorted(model.model_fields) if model else []
         msg = f"unknown key '{excerpt(key)}'{_suggest(key, options)}"
         reason = compose_key_reason(key, model is Project) if model in (Project, Service) else None
-        if reason:
+        if key.startswith("x-devrun."):
+            from devrun.config import compose_translate as ct
+
+            level = (
+                ct.DEVRUN_TOP if len(loc) == 1 else ct.DEVRUN_RULE if "watch" in loc else ct.DEVRUN_SERVICE
+            )
+            msg = f"unknown key '{excerpt(key)}'{_suggest(key[9:], list(level))}; x-devrun here takes {', '.join(level)}"
+        elif reason:
             msg = f"'{key}' is compose's, not devrun's: {reason}"
         elif options and not _suggest(key, options):
             msg += f"; known keys: {', '.join(options)}"

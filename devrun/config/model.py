@@ -371,7 +371,12 @@ class Project(Strict):
     @classmethod
     def _drop_extensions(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+            # a compose file's unknown `x-devrun` key comes as `x-devrun.KEY`: refused, not dropped
+            return {
+                k: v
+                for k, v in data.items()
+                if not (isinstance(k, str) and k.startswith("x-") and not k.startswith("x-devrun."))
+            }
         return data
 
 
