@@ -4,7 +4,8 @@
     forward LISTEN=TARGET[@DEV] ...
                                    TCP forwarders, e.g. 127.0.0.1:23750=10.197.0.2:2375@dvr197p;
                                    with @DEV the outgoing connection is bound to that
-                                   interface: if it is gone, nothing leaves the machine
+                                   interface: if it is gone, nothing leaves the machine;
+                                   TARGET unix:/var/run/docker.sock:0 forwards to a unix socket
     delayline HOST_TUN NETNS NS_TUN DELAY_MS RATE_MBIT
                                    a point-to-point link between a tun device in this
                                    network namespace and one inside NETNS, adding
@@ -52,6 +53,8 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
 
 
 async def _connect(host: str, port: int, device: str | None):
+    if host.startswith("unix:"):  # TARGET unix:/path:0, a local socket (e.g. an engine's)
+        return await asyncio.open_unix_connection(host[len("unix:") :])
     if device is None:
         return await asyncio.open_connection(host, port)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -77,7 +80,7 @@ async def _serve(listen: str, target: str) -> asyncio.AbstractServer:
             return
         for w in (cw, tw):
             sock = w.get_extra_info("socket")
-            if sock is not None:
+            if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         await asyncio.gather(_pipe(cr, tw), _pipe(tr, cw))
         for w in (cw, tw):
