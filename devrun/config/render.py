@@ -7,7 +7,8 @@ from typing import Any
 from devrun.config.loader import LoadedConfig
 from devrun.config.model import Project, looks_secret
 
-SCHEMA_ID = "https://raw.githubusercontent.com/devrun/devrun/main/docs/devrun.schema.json"
+# the schema names itself; devrun.yaml files point at a copy that exists (`devrun init` writes one)
+SCHEMA_ID = "urn:devrun:devrun.schema.json"
 MASK = "********"
 
 
