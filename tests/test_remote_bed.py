@@ -81,6 +81,20 @@ def test_ssh_url_works_through_docker_py(remote_bed: RemoteBed, remote_client, u
     assert remote_bed.ssh_sessions() > before
 
 
+def test_docker_py_over_paramiko_keeps_one_ssh_session(remote_bed: RemoteBed):
+    """What "one long-lived connection for the whole up" can build on."""
+    before = remote_bed.ssh_sessions()
+    client = remote_bed.client(remote_bed.ssh, use_ssh_client=False)
+    try:
+        for _ in range(5):
+            client.info()
+            client.containers.list(all=True)
+        client.containers.run(BUSYBOX, ["true"], remove=True)
+    finally:
+        client.close()
+    assert remote_bed.ssh_sessions() - before == 1
+
+
 def test_ssh_url_works_for_the_docker_cli(remote_bed: RemoteBed, remote_client):
     out = subprocess.run(
         ["docker", "-H", remote_bed.ssh, "info", "--format", "{{.ID}}"],
