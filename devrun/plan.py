@@ -147,13 +147,26 @@ class ContainerSpec:
     mem_reservation: int | None = None
     cpus: float | None = None
     pids_limit: int | None = None
+    extra_hosts: tuple[str, ...] = ()  # "HOST:IP"
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False
 
 
 def config_hash(spec: ContainerSpec) -> str:
     """sha256 of the canonical JSON of the resolved spec; the image id is part
     of it, so a rebuilt image recreates the container."""
-    text = json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
+    data = asdict(spec)
+    for key in _LATE_FIELDS:
+        if not data[key]:
+            del data[key]
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+# fields added after containers were made count only when set: an upgrade does not recreate them all
+_LATE_FIELDS = ("extra_hosts", "dns", "dns_search", "sysctls", "read_only")
 
 
 def container_labels(spec: ContainerSpec) -> dict[str, str]:
@@ -407,6 +420,11 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         mem_reservation=svc.mem_reservation,
         cpus=svc.cpus,
         pids_limit=svc.pids_limit,
+        extra_hosts=tuple(svc.extra_hosts),
+        dns=tuple(svc.dns),
+        dns_search=tuple(svc.dns_search),
+        sysctls=tuple(sorted((k, v or "") for k, v in svc.sysctls.items())),
+        read_only=svc.read_only,
     )
 
 

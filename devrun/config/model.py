@@ -260,6 +260,21 @@ def _file_refs(value: Any) -> Any:
     return value
 
 
+def _extra_hosts(value: Any) -> Any:
+    """{host: ip}, {host: [ip, ...]}, ["host:ip"] or ["host=ip"] -> ["host:ip", ...] (the engine's form)."""
+    if isinstance(value, dict):
+        return [f"{h}:{ip}" for h, ips in value.items() for ip in (ips if isinstance(ips, list) else [ips])]
+    if isinstance(value, list):
+        out = []
+        for item in value:
+            if not isinstance(item, str) or not ({"=", ":"} & set(item)):
+                raise ValueError("extra_hosts entries are 'HOST:IP' or 'HOST=IP'")
+            host, sep, ip = item.partition("=")
+            out.append(f"{host}:{ip}" if sep else item)
+        return out
+    return value
+
+
 def _restart_policy(value: Any) -> Any:
     # YAML 1.1 reads a bare `no` as false
     if value is False:
@@ -310,6 +325,11 @@ class Service(Strict):
     mem_reservation: Bytes = None
     cpus: float | None = Field(default=None, gt=0)
     pids_limit: int | None = None
+    extra_hosts: Annotated[list[str], BeforeValidator(_extra_hosts)] = Field(default_factory=list)
+    dns: StrList = Field(default_factory=list)
+    dns_search: StrList = Field(default_factory=list)
+    sysctls: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+    read_only: bool = False
 
 
 class VolumeSpec(Strict):

@@ -52,6 +52,10 @@ _SHORT_FORMS: dict[str, list[dict[str, Any]]] = {
     "labels": [{"type": "array", "items": {"type": "string"}}],
     "depends_on": [{"type": "array", "items": {"type": "string"}}],
     "test": [{"type": "string"}],
+    "dns": [{"type": "string"}],
+    "dns_search": [{"type": "string"}],
+    "extra_hosts": [{"type": "object"}],
+    "sysctls": [{"type": "array", "items": {"type": "string"}}],
 }
 _DURATIONS = {"stop_grace_period", "debounce", "interval", "timeout", "start_period"}
 

@@ -74,6 +74,11 @@ def create_kwargs(
         mem_reservation=spec.mem_reservation,
         nano_cpus=round(spec.cpus * _NS) if spec.cpus else None,
         pids_limit=spec.pids_limit,
+        extra_hosts=list(spec.extra_hosts) or None,
+        dns=list(spec.dns) or None,
+        dns_search=list(spec.dns_search) or None,
+        sysctls=dict(spec.sysctls) or None,
+        read_only=spec.read_only or None,
     )
     endpoint = api.create_endpoint_config(
         aliases=list(spec.aliases), ipv4_address=spec.ipv4_address, ipv6_address=spec.ipv6_address
