@@ -75,8 +75,13 @@ def test_ssh_url_works_through_docker_py(remote_bed: RemoteBed, remote_client, u
         assert client.containers.run(BUSYBOX, ["echo", "over-ssh"], remove=True).strip() == b"over-ssh"
     finally:
         client.close()
-        del client
-        gc.collect()  # docker-py's ssh-binary sockets flush on collection: now, while sshd still runs
+        # docker-py 7 does not keep the ssh-binary transport's connection pools (a new
+        # one per request), so close() misses them and their ssh processes live on until
+        # exit, when they fail on a stopped sshd: close them now
+        from docker.transport.sshconn import SSHConnectionPool
+
+        for pool in [o for o in gc.get_objects() if isinstance(o, SSHConnectionPool)]:
+            pool.close()
     # sshd logs each connection: the count the "ssh sessions per 50 edits" figure needs
     assert remote_bed.ssh_sessions() > before
 
