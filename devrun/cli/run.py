@@ -56,7 +56,7 @@ def abort_on_exit(inner, exit_code_from: str | None):
     project (compose's --abort-on-container-exit). Returns (hook, result):
     result["code"] is the exit code up should end with once it stopped."""
     from devrun.engine.protocol import EngineEvent
-    from devrun.session.runner import StopRequest
+    from devrun.session.messages import StopRequest
 
     result: dict[str, int] = {}
 

@@ -18,13 +18,14 @@ from devrun.engine.protocol import EngineEvent
 from devrun.errors import ConfigError, DevrunError
 from devrun.session import lifecycle
 from devrun.session.actions import ChangeBatch, ServiceWorker
+from devrun.session.messages import WatchBatch
 from devrun.session.reconcile import (
     CONFIG_KEY,
     reconcile,
     sync_router,
     watch_specs,
 )
-from devrun.session.runner import Session, WatchBatch
+from devrun.session.runner import Session
 from devrun.session.sync import bind_echo
 from devrun.session.worker import ContainerReplaced, Worker, _display
 from devrun.watch.rules import Router

@@ -20,7 +20,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from devrun.config.checks import start_order
@@ -30,6 +29,16 @@ from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.output import Printer
 from devrun.session import lifecycle
 from devrun.session.logstream import LogFollowers
+from devrun.session.messages import (
+    EngineBack,
+    EngineDropped,
+    EngineLost,
+    ExpectStop,
+    RestartDue,
+    StopDone,
+    StopNow,
+    StopRequest,
+)
 from devrun.session.project_lock import STOP_FOR_DOWN, ProjectLock
 from devrun.session.restart_policy import Exit, decide
 
@@ -39,63 +48,6 @@ if TYPE_CHECKING:
 # how long the engine may stay unreachable before `up` gives up (seconds)
 ENGINE_TIMEOUT_ENV = "DEVRUN_ENGINE_TIMEOUT"
 ENGINE_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True)
-class ExpectStop:
-    """A worker is about to stop or restart a container itself (put on the queue
-    before the engine call, so it is handled before the container's die event)."""
-
-    container_id: str
-    at: float
-
-
-@dataclass(frozen=True)
-class StopRequest:
-    signum: int
-
-
-@dataclass(frozen=True)
-class StopDone:
-    pass
-
-
-@dataclass(frozen=True)
-class StopNow:
-    """In-flight work has settled: stop the containers the loop knows now."""
-
-
-@dataclass(frozen=True)
-class RestartDue:
-    service: str
-    container_id: str
-
-
-@dataclass(frozen=True)
-class EngineDropped:
-    """The engine's event stream ended (engine restarted or gone)."""
-
-
-@dataclass(frozen=True)
-class EngineBack:
-    dropped_at: float  # wall clock time the stream ended
-
-
-@dataclass(frozen=True)
-class EngineLost:
-    seconds: float
-
-
-@dataclass(frozen=True)
-class WatchBatch:
-    """Changed paths for one service (None: devrun's own config files)."""
-
-    service: str | None
-    paths: tuple[str, ...]
-    rules: dict[int, tuple[str, ...]] = field(default_factory=dict)
-    changes: tuple[int, ...] = ()  # change ids (given by the loop when something steers it)
-    detected_at: float | None = None  # monotonic time of the batch's first file event
-    closed_at: float | None = None  # monotonic time the debouncer let it go
 
 
 def engine_timeout() -> float:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from devrun.session.project_lock import STOP_FOR_DOWN
-from devrun.session.runner import Session, StopRequest, WatchBatch
+from devrun.session.messages import StopRequest, WatchBatch
+from devrun.session.runner import Session
 from devrun.session.status import StatusBoard, WaitTarget, published_ports
 
 if TYPE_CHECKING:
