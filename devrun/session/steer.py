@@ -17,8 +17,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from devrun.session.project_lock import STOP_FOR_DOWN
 from devrun.session.messages import StopRequest, WatchBatch
+from devrun.session.project_lock import STOP_FOR_DOWN
 from devrun.session.runner import Session
 from devrun.session.status import StatusBoard, WaitTarget, published_ports
 
