@@ -10,8 +10,8 @@ def main() -> None:
     try:
         # until the CLI installs its own handling: SIGTERM interrupts the imports too
         signal.signal(signal.SIGTERM, _terminated)
-        if len(sys.argv) > 1 and "wait" in sys.argv[1:4]:
-            # a running `up` answers `devrun wait` before anything heavy is imported
+        if len(sys.argv) > 1 and {"wait", "ps", "logs", "restart"} & set(sys.argv[1:6]):
+            # a running `up` answers these before anything heavy is imported (cli/fast.py)
             from devrun.cli.fast import run as fast_run
 
             code = fast_run(sys.argv[1:])

@@ -1,12 +1,17 @@
-"""Commands a running `up` answers at once: `devrun wait` is served here,
-before typer, pydantic or docker are imported. Anything this does not fully
-understand returns None, and the whole CLI runs as usual (which asks the
-running `up` too, or the engine when none runs)."""
+"""Commands a running `up` answers at once: `devrun wait`, `ps`, `logs` and
+`restart` are served here (the last three in cli/nearby.py), before typer,
+pydantic or docker are imported. Anything this does not fully understand
+returns None, and the whole CLI runs as usual (which asks the running `up`
+too, or the engine when none runs). DEVRUN_NO_FAST=1 skips this: always the
+engine path (the tests compare both)."""
 
 from __future__ import annotations
 
+import os
+
 from devrun.session import endpoint
 
+FAST = ("wait", "ps", "logs", "restart")
 _GLOBAL_VALUE = {
     "-p": "project",
     "--project": "project",
@@ -21,6 +26,10 @@ def run(argv: list[str]) -> int | None:
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         name, eq, value = argv[i].partition("=")
+        if argv[i] == "--no-color":
+            opts["no_color"] = "1"
+            i += 1
+            continue
         if name not in _GLOBAL_VALUE:
             return None
         if not eq:
@@ -32,8 +41,14 @@ def run(argv: list[str]) -> int | None:
             return None  # several files: the full CLI resolves them
         opts[_GLOBAL_VALUE[name]] = value
         i += 1
-    if i >= len(argv) or argv[i] != "wait":
+    if i >= len(argv) or argv[i] not in FAST:
         return None
+    if argv[i] != "wait":
+        if any(os.environ.get(k) for k in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "DEVRUN_NO_FAST")):
+            return None  # the full CLI resolves which project that is
+        from devrun.cli import nearby
+
+        return nearby.run(argv[i], argv[i + 1 :], opts)
     parsed = _wait_args(argv[i + 1 :])
     if parsed is None:
         return None

@@ -4,19 +4,16 @@ registers them."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import sys
 import threading
 import time
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from devrun import labels
 from devrun.cli.common import (
     EnvOpt,
     FileOpt,
@@ -35,10 +32,6 @@ from devrun.cli.common import (
     printer_for,
 )
 from devrun.errors import ConfigError, DevrunError, Problem, UsageError
-
-if TYPE_CHECKING:
-    from devrun.config.loader import LoadedConfig
-    from devrun.engine.protocol import Engine
 
 
 def _flag(value: bool, name: str) -> list[str]:
@@ -140,6 +133,9 @@ def up_cmd(
     ] = None,
     timeout: TimeoutOpt = None,
     no_watch: Annotated[bool, typer.Option("--no-watch", help="Do not watch files.")] = False,
+    no_tui: Annotated[
+        bool, typer.Option("--no-tui", help="No status footer and keys on a terminal, only the logs.")
+    ] = False,
     as_json: JsonOpt = False,
     file: FileOpt = None,
     project: ProjectOpt = None,
@@ -182,7 +178,9 @@ def up_cmd(
         hook, result = abort_on_exit(hook, exit_code_from)
     servers: list = []
     if not detach:
-        hook = serve_control(hook, servers)
+        from devrun.session.footer import wanted
+
+        hook = serve_control(hook, servers, tui=wanted(as_json, no_tui))
     hook = show_urls(hook, engine, cfg, order, printer)
     try:
         code = runner.up(
@@ -213,9 +211,10 @@ def up_cmd(
     raise typer.Exit(code)
 
 
-def serve_control(inner, servers: list):
+def serve_control(inner, servers: list, tui: bool = False):
     """An `extend` hook for runner.up: serve the running up's state and controls
-    (unix socket and 127.0.0.1; docs/events.md) and print the dashboard link."""
+    (unix socket and 127.0.0.1; docs/events.md) and print the dashboard link;
+    `tui`: the status footer and its keys (session/footer.py)."""
 
     def hook(session) -> None:
         if inner is not None:
@@ -223,6 +222,12 @@ def serve_control(inner, servers: list):
         from devrun.session.steer import serve
 
         servers.append(serve(session))
+        if tui:
+            from devrun.session.footer import Footer
+
+            footer = Footer(session, servers[-1].steer)
+            footer.start()
+            servers.insert(0, footer)  # stopped first: the terminal back as it was
 
     return hook
 
@@ -301,77 +306,6 @@ def down_cmd(
         project_ops.remove_images(engine, project_ops.image_refs(cfg, rmi), printer)
 
 
-def _created(created: str) -> float:
-    return time.time() - (_uptime(created) or 0.0) - 1.0
-
-
-def _uptime(started: str) -> float | None:
-    try:
-        t = datetime.fromisoformat(
-            started[:26].rstrip("Z") + "+00:00" if "." in started else started.replace("Z", "+00:00")
-        )
-    except ValueError:
-        return None
-    return max(0.0, time.time() - t.timestamp())
-
-
-def ps_rows(engine: Engine, cfg: LoadedConfig, *, oneoffs: bool = False) -> list[dict]:
-    from devrun.session.status import published_ports
-
-    rows = []
-    for o in engine.project_containers(cfg.name):
-        state = engine.state(o.id)
-        oneoff = state.labels.get(labels.ONEOFF)
-        if not o.service and not (oneoffs and oneoff):
-            continue
-        running = state.running
-        rows.append(
-            {
-                "service": o.service or oneoff,
-                "container": o.name,
-                "id": o.id[:12],
-                "full_id": o.id,
-                "image": state.image,
-                "state": state.status or o.state,
-                "exit_code": None if running else state.exit_code,
-                # the engine keeps the last health verdict of a stopped container: meaningless then
-                "health": state.health if running and not state.paused else None,
-                "ports": published_ports(state.ports),
-                "uptime_s": round(_uptime(state.started_at) or 0, 1) if running else None,
-                "restart_count": max(
-                    state.restart_count, engine.start_count(o.id, _created(state.created)) - 1
-                ),
-                "restart_mode": o.restart_mode,
-                "oneoff": bool(oneoff),
-            }
-        )
-    return rows
-
-
-def compose_ps_json(row: dict, project: str) -> dict:
-    """A `ps --format json` object with compose's field names (those that carry data)."""
-    return {
-        "ID": row["id"],
-        "Name": row["container"],
-        "Names": row["container"],
-        "Image": row["image"],
-        "Project": project,
-        "Service": row["service"],
-        "State": row["state"],
-        "Health": row["health"] or "",
-        "ExitCode": row["exit_code"] or 0,
-        "Publishers": [
-            {
-                "URL": p["host_ip"],
-                "TargetPort": p["target"],
-                "PublishedPort": p["published"],
-                "Protocol": p["protocol"],
-            }
-            for p in row["ports"]
-        ],
-    }
-
-
 def _status_filters(status: list[str] | None, filters: list[str] | None) -> set[str]:
     wanted = set(status or [])
     for f in filters or []:
@@ -426,6 +360,7 @@ def ps_cmd(
     """Each service's container: state (and exit code), health, ports, uptime, restarts.
     Like compose, only running containers unless -a."""
     from devrun.engine.docker import Engine
+    from devrun.session import psrows
 
     if fmt not in ("table", "json"):
         raise UsageError(f"--format {fmt}: give `table` or `json`")
@@ -433,52 +368,22 @@ def ps_cmd(
     cfg, _ = load(ctx, file, project)
     check_services(cfg, services)
     rows = [
-        r for r in ps_rows(Engine.connect(), cfg, oneoffs=all_) if not services or r["service"] in services
+        r
+        for r in psrows.ps_rows(Engine.connect(), cfg.name, oneoffs=all_)
+        if not services or r["service"] in services
     ]
-    for r in rows:
-        for p in r["ports"]:
-            if p["host_ip"] in ("0.0.0.0", "::", ""):
-                print(
-                    f"warning: {r['service']}: port {p['published']} is published on all interfaces ({p['host_ip']}), "
-                    "so other machines can reach it",
-                    file=sys.stderr,
-                )
-    if as_json:
-        print(json.dumps(rows))
-        return
-    hidden = [r for r in rows if not all_ and not wanted and r["state"] != "running"]
-    rows = [r for r in rows if r not in hidden and (not wanted or r["state"] in wanted)]
-    if quiet:
-        for r in rows:
-            print(r["full_id"])
-        return
-    if show_services:
-        for name in sorted({r["service"] for r in rows}):
-            print(name)
-        return
-    if fmt == "json":
-        for r in rows:
-            print(json.dumps(compose_ps_json(r, cfg.name)))
-        return
-    if rows:
-        print(f"{'SERVICE':<14} {'STATE':<12} {'HEALTH':<10} {'UPTIME':>8} {'RESTARTS':>8}  PORTS")
-    for r in rows:
-        ports = ", ".join(
-            f"{p['host_ip']}:{p['published']}->{p['target']}/{p['protocol']}" for p in r["ports"]
-        )
-        up = f"{int(r['uptime_s'])}s" if r["uptime_s"] is not None else "-"
-        state = r["state"] if r["exit_code"] is None else f"{r['state']} ({r['exit_code']})"
-        service = f"{r['service']} (run)" if r["oneoff"] else r["service"]
-        print(f"{service:<14} {state:<12} {r['health'] or '-':<10} {up:>8} {r['restart_count']:>8}  {ports}")
-    if hidden:
-        what = ", ".join(
-            f"{r['service']} ({r['state']}"
-            + (f", exit code {r['exit_code']})" if r["exit_code"] is not None else ")")
-            for r in hidden
-        )
-        print(f"not running: {what}; `devrun ps -a` lists them, `devrun logs SERVICE` tells why")
-    elif not rows:
-        print(f"no running containers for project {cfg.name}; run `devrun up`")
+    psrows.render(
+        rows,
+        cfg.name,
+        sys.stdout,
+        sys.stderr,
+        all_=all_,
+        wanted=wanted,
+        quiet=quiet,
+        show_services=show_services,
+        fmt=fmt,
+        as_json=as_json,
+    )
 
 
 def tail_lines(value: str) -> str:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from devrun.session.endpoint import Client, ControlError
+
+TYPE_CHECKING = False  # not typing's: importing it costs the fast path several ms
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def wait_live(info: dict[str, Any], services: list[str], timeout: float | None, as_json: bool) -> int:

@@ -58,12 +58,23 @@ class EventHub:
         self._recent: collections.deque[tuple[int, dict]] = collections.deque(maxlen=EVENT_RING)
         self._logs: dict[str, collections.deque[tuple[int, dict]]] = {}
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
+        self.watchers: list[Callable[[dict[str, Any]], None]] = []  # on the emitting thread
+        # per service: the sequence from which log lines are its current container's, and how many
+        self._current: dict[str, tuple[str | None, int, int]] = {}
 
     def publish(self, ev: dict[str, Any]) -> None:
+        for watch in self.watchers:
+            watch(ev)
         with self._lock:
             self._seq += 1
             item = (self._seq, ev)
+            if ev.get("event") == "service_started":
+                cid, since, count = self._current.get(ev.get("service", ""), (None, 0, 0))
+                if cid != ev.get("container"):
+                    self._current[ev.get("service", "")] = (ev.get("container"), self._seq, 0)
             if ev.get("event") == "log":
+                cid, since, count = self._current.get(ev.get("service", ""), (None, 0, 0))
+                self._current[ev.get("service", "")] = (cid, since, count + 1)
                 ring = self._logs.get(ev.get("service", ""))
                 if ring is None:
                     ring = self._logs[ev.get("service", "")] = collections.deque(maxlen=LOG_RING)
@@ -85,6 +96,21 @@ class EventHub:
                     if services is None or name in services:
                         items += list(ring)[-tail:]
         return sorted(items, key=lambda x: x[0])
+
+    def current(self, services: list[str], tail: int) -> tuple[bool, list[tuple[int, dict]]]:
+        """The last `tail` log lines of each service's current container, and
+        whether they are all of them (this `up` saw at least that many, and
+        keeps them), so they are what the engine's own tail would give."""
+        with self._lock:
+            complete = True
+            items: list[tuple[int, dict]] = []
+            for name in services:
+                _cid, since, count = self._current.get(name, (None, 0, 0))
+                mine = [it for it in self._logs.get(name, ()) if it[0] > since]
+                if tail > min(count, len(mine)):
+                    complete = False
+                items += mine[-tail:] if tail else []
+        return complete, sorted(items, key=lambda x: x[0])
 
     def subscribe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
         q: asyncio.Queue = asyncio.Queue(maxsize=CLIENT_QUEUE)
@@ -120,6 +146,11 @@ class ControlServer:
         self._changed: asyncio.Event | None = None
         self._closing: asyncio.Event | None = None
         self._pid = os.getpid()
+        self.info_extra: dict[str, Any] = {}  # more for the control file (set before start)
+        # `applied` outcomes as emitted, ahead of the board (which the session loop
+        # updates one thread hop later): a `wait` answers the moment the edit is live
+        self._applied: dict[str, dict[int, dict[str, Any]]] = {}
+        hub.watchers.append(self._on_applied)
 
     # ---- lifecycle (from the caller's thread) ---------------------------------------
 
@@ -139,6 +170,7 @@ class ControlServer:
                 "token": self.token,
                 "config": self.config,
                 "url": self.url,
+                **self.info_extra,
             },
         )
 
@@ -178,6 +210,7 @@ class ControlServer:
         app.router.add_get("/api/status", self._status)
         app.router.add_get("/api/events", self._events)
         app.router.add_get("/api/logs", self._logs)
+        app.router.add_get("/api/ps", self._ps)
         app.router.add_post("/api/wait", self._wait)
         for kind in CONTROLS:
             app.router.add_post(f"/api/{kind}", self._control)
@@ -216,6 +249,16 @@ class ControlServer:
                 self._loop.call_soon_threadsafe(self._wake)
             except RuntimeError:
                 pass
+
+    def _on_applied(self, ev: dict[str, Any]) -> None:
+        if ev.get("event") != "applied":
+            return
+        outcome = {"ok": bool(ev.get("ok")), "error": ev.get("error"), "ts": ev.get("ts")}
+        service = str(ev.get("service"))
+        seen = {**self._applied.get(service, {}), **dict.fromkeys(ev.get("changes") or (), outcome)}
+        # replaced, never changed in place: the server's thread reads it unlocked
+        self._applied = {**self._applied, service: dict(list(seen.items())[-500:])}
+        self._snapshot_published(self.board.snapshot)
 
     def _wake(self) -> None:
         assert self._changed is not None
@@ -289,9 +332,22 @@ class ControlServer:
     async def _status(self, _request: web.Request) -> web.Response:
         return web.Response(body=self.board.snapshot.body, content_type="application/json")
 
+    async def _ps(self, _request: web.Request) -> web.Response:
+        """`devrun ps` rows as the engine path reads them (PsCache), with the
+        project's service names: 503 when the engine could not be read."""
+        ps = getattr(self.steer, "ps", None)
+        rows = None if ps is None else await asyncio.get_running_loop().run_in_executor(None, ps.rows)
+        if rows is None:
+            return web.json_response({"error": "no fresh container list"}, status=503)
+        services = list(self.steer.session.cfg.project.services)
+        return web.json_response({"project": self.project, "services": services, "rows": rows})
+
     async def _logs(self, request: web.Request) -> web.Response:
         services = set(request.query.getall("service", [])) or None
         tail = _int(request.query.get("tail"), 200)
+        if request.query.get("current") == "1":  # `devrun logs --tail N` (cli/nearby.py)
+            complete, items = self.hub.current(request.query.getall("service", []), tail)
+            return web.json_response({"complete": complete, "events": items})
         items = self.hub.recent(logs=True, services=services, tail=tail)
         return web.json_response([ev for _, ev in items if ev.get("event") == "log"])
 
@@ -384,7 +440,7 @@ class ControlServer:
         while True:
             changed = self._changed
             assert changed is not None
-            v = wait_verdict(self.board.snapshot.data, targets)
+            v = wait_verdict(self.board.snapshot.data, targets, self._applied)
             if v.done:
                 return {"done": True, "ok": v.ok, "error": v.error, "changes": list(v.changes)}
             left = None if deadline is None else deadline - time.monotonic()

@@ -8,15 +8,16 @@ config file; the socket sits beside it."""
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import json
 import os
 import socket
 from pathlib import Path
-from typing import Any
 
 from devrun.session.project_lock import lock_path
+
+TYPE_CHECKING = False  # not typing's: importing it costs the fast path several ms
+if TYPE_CHECKING:
+    from typing import Any
 
 CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
 TOKEN_HEADER = "X-Devrun-Token"
@@ -34,6 +35,8 @@ def socket_path(project: str) -> str:
     path = str(state_dir() / f"{project}.sock")
     if len(path.encode()) < 100:  # sun_path holds 108 bytes
         return path
+    import hashlib
+
     digest = hashlib.sha256(path.encode()).hexdigest()[:16]
     return f"/tmp/devrun-{os.getuid()}-{digest}.sock"
 
@@ -107,25 +110,52 @@ def find_running(project: str | None = None, config: str | None = None) -> dict[
         return None
     for path in candidates:
         info = _read(path)
-        if info and info.get("config") == str(cfg) and _alive(info.get("pid")):
+        # an up started with -p (a name this config does not give) is found only by that name
+        if info and info.get("config") == str(cfg) and info.get("default_name") and _alive(info.get("pid")):
             return info
     return None
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
-
-
 class ControlError(Exception):
     """The running `up` could not be asked (gone, refused): fall back to the engine."""
+
+
+def _exchange(
+    socket_path: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float | None,
+) -> tuple[int, dict[str, str], Any]:
+    """One HTTP/1.0 request over the unix socket: (status, headers, body file).
+    Plain sockets, not http.client: its imports (email, ssl) cost more than
+    the whole answer (tens of ms at every `devrun ps`)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(socket_path)
+        lines = [f"{method} {path} HTTP/1.0", "Host: localhost"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        f = s.makefile("rb")
+        status_line = f.readline().split(None, 2)
+        if len(status_line) < 2 or not status_line[1].isdigit():
+            raise OSError("not an HTTP answer")
+        got: dict[str, str] = {}
+        while True:
+            line = f.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            got[k.strip().lower()] = v.strip()
+    except OSError as e:
+        s.close()
+        raise ControlError(f"the running devrun up did not answer: {e}") from None
+    s.close()  # the file keeps the connection open until it is closed
+    return int(status_line[1]), got, f
 
 
 class Client:
@@ -137,45 +167,45 @@ class Client:
     def request(
         self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float | None = 30
     ) -> tuple[int, Any]:
-        conn = _UnixConnection(self.info["socket"], timeout)
         headers = {TOKEN_HEADER: self.info["token"]}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
+        status, got, f = _exchange(self.info["socket"], method, path, headers, data, timeout)
         try:
-            conn.request(method, path, body=data, headers=headers)
-            res = conn.getresponse()
-            raw = res.read()
+            length = got.get("content-length", "")
+            raw = f.read(int(length)) if length.isdigit() else f.read()
         except OSError as e:
             raise ControlError(f"the running devrun up did not answer: {e}") from None
         finally:
-            conn.close()
+            f.close()
         try:
-            return res.status, json.loads(raw or b"null")
+            return status, json.loads(raw or b"null")
         except ValueError:
-            return res.status, raw.decode(errors="replace")
+            return status, raw.decode(errors="replace")
 
-    def stream(self, path: str):
-        """Server-sent events as dicts, until the `up` ends the stream."""
-        conn = _UnixConnection(self.info["socket"], None)
-        try:
-            conn.request("GET", path, headers={TOKEN_HEADER: self.info["token"]})
-            res = conn.getresponse()
-        except OSError as e:
-            raise ControlError(f"the running devrun up did not answer: {e}") from None
-        if res.status != 200:
-            raise ControlError(f"the running devrun up refused the stream ({res.status})")
+    def stream(self, path: str, with_ids: bool = False):
+        """Server-sent events as dicts (with_ids: (id, dict) pairs), until the `up` ends the stream."""
+        status, _got, f = _exchange(
+            self.info["socket"], "GET", path, {TOKEN_HEADER: self.info["token"]}, None, None
+        )
+        if status != 200:
+            f.close()
+            raise ControlError(f"the running devrun up refused the stream ({status})")
         # connected before returning: events from now on are in the stream
-        return _events(conn, res)
+        return _events(f, with_ids)
 
 
-def _events(conn: http.client.HTTPConnection, res: http.client.HTTPResponse):
+def _events(f: Any, with_ids: bool = False):
+    seq = 0
     try:
-        for line in res:
-            if line.startswith(b"data: "):
-                yield json.loads(line[6:])
+        for line in f:
+            if line.startswith(b"id: "):
+                seq = int(line[4:])
+            elif line.startswith(b"data: "):
+                yield (seq, json.loads(line[6:])) if with_ids else json.loads(line[6:])
     except OSError:
         return
     finally:
-        conn.close()
+        f.close()

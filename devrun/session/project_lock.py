@@ -10,8 +10,6 @@ import signal
 import time
 from pathlib import Path
 
-from devrun.errors import LockedError
-
 
 def lock_path(project: str) -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
@@ -33,6 +31,8 @@ class ProjectLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
+            from devrun.errors import LockedError  # here: `devrun ps` imports lock_path, light
+
             pid = os.read(fd, 32).decode(errors="replace").strip() or "?"
             os.close(fd)
             raise LockedError(

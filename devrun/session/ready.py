@@ -5,14 +5,15 @@ is a failed restart).
 
 The port is probed on the container's own address (the host port's proxy
 accepts even while the app is down), with a `HEAD /` request marked
-`User-Agent: devrun-ready`; any answer, even a close, is one. Before a
+`User-Agent: devrun-ready`; any answer, even a close or silence, is one, but
+not a reset (an app going away). Before a
 process restart, `hold` opens a connection to the old app: once the old app
 is gone that connection closes, so the old app can never pass for the new."""
 
 from __future__ import annotations
 
-import contextlib
 import socket
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -24,20 +25,30 @@ STEP = 0.005  # seconds between probes
 SETTLE = 0.5  # seconds a restarted process with no port or healthcheck must keep running
 
 
-def _address(engine: Engine, cid: str) -> str | None:
+_ADDRESSES: dict[str, str] = {}  # container id -> its address, read once (an engine round trip)
+
+
+def _address(engine: Engine, cid: str, fresh: bool = False) -> str | None:
+    if not fresh and cid in _ADDRESSES:
+        return _ADDRESSES[cid]
     try:
         addresses = engine.state(cid).addresses
     except Exception:  # noqa: BLE001 - no address: the published port is probed instead
         return None
+    if len(_ADDRESSES) > 256:
+        _ADDRESSES.clear()
+    if addresses:
+        _ADDRESSES[cid] = addresses[0]
     return addresses[0] if addresses else None
 
 
-def targets(engine: Engine, svc: Any, cid: str) -> list[tuple[str, int]]:
-    """Where the service's TCP ports answer: the container's address, else the published port."""
+def targets(engine: Engine, svc: Any, cid: str, fresh: bool = False) -> list[tuple[str, int]]:
+    """Where the service's TCP ports answer: the container's address (read
+    once per container), else the published port."""
     ports = [p for p in getattr(svc, "ports", ()) if p.protocol == "tcp"]
     if not ports:
         return []
-    ip = _address(engine, cid)
+    ip = _address(engine, cid, fresh)
     if ip:
         return [(ip, ports[0].target)]
     p = next((p for p in ports if p.published), None)
@@ -48,8 +59,12 @@ def answers(addr: tuple[str, int], timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection(addr, timeout=timeout) as s:
             s.sendall(PROBE)
-            with contextlib.suppress(TimeoutError, OSError):
+            try:
                 s.recv(1)
+            except TimeoutError:
+                pass  # accepted and silent: a server that waits for its own protocol
+            except OSError:
+                return False  # reset: the old app going away (its listening socket closing), not an answer
             return True
     except OSError:
         return False
@@ -110,15 +125,13 @@ def wait_ready(
     if where:
         if hold is not None and not hold.gone(max(0.0, deadline - time.monotonic())):
             return "port", False, "the old process did not end"
-        checked = time.monotonic()
-        while not answers(where[0], timeout=max(0.1, min(1.0, deadline - time.monotonic()))):
-            if time.monotonic() - checked > 0.25:
-                checked = time.monotonic()
-                if not _running(engine, cid):
+        with _Watch(engine, svc, cid, where[0]) as watch:
+            while not answers(watch.where, timeout=max(0.1, min(1.0, deadline - time.monotonic()))):
+                if watch.stopped:
                     return "port", False, _stopped(engine, cid)
-            if time.monotonic() > deadline:
-                return "port", False, f"port {where[0][1]} did not answer within {timeout:g}s"
-            time.sleep(STEP)
+                if time.monotonic() > deadline:
+                    return "port", False, f"port {where[0][1]} did not answer within {timeout:g}s"
+                time.sleep(STEP)
         return "port", True, None
     if hold is not None:
         hold.close()
@@ -128,6 +141,42 @@ def wait_ready(
         while time.monotonic() < settle and _running(engine, cid):
             time.sleep(0.05)
     return ("process", True, None) if _running(engine, cid) else ("process", False, _stopped(engine, cid))
+
+
+class _Watch:
+    """While the port is probed every STEP: whether the container still runs,
+    asked of the engine in a thread of its own (a round trip takes tens of ms
+    under load: the probes must not wait for it), and the address read again
+    after a while without an answer (a container restart may move it)."""
+
+    EVERY = 0.25
+
+    def __init__(self, engine: Engine, svc: Any, cid: str, where: tuple[str, int]):
+        self.where = where
+        self.stopped = False
+        self._done = threading.Event()
+        self._args = (engine, svc, cid)
+        self._thread = threading.Thread(target=self._run, name="ready-watch", daemon=True)
+
+    def __enter__(self) -> _Watch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+
+    def _run(self) -> None:
+        engine, svc, cid = self._args
+        rounds = 0
+        while not self._done.wait(self.EVERY):
+            rounds += 1
+            if not _running(engine, cid):
+                self.stopped = True
+                return
+            if rounds % 2 == 0:
+                again = targets(engine, svc, cid, fresh=True)
+                if again:
+                    self.where = again[0]
 
 
 def _running(engine: Engine, cid: str) -> bool:

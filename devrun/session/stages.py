@@ -8,6 +8,7 @@ request. `applied` is emitted exactly once per run, even when the run gives up."
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,11 @@ from devrun.session import ready
 
 if TYPE_CHECKING:
     from devrun.engine.protocol import Engine
+
+# after a signal: how long to wait for the app's first line, the first time
+# (unknown yet whether it prints one) and once it is known to print one
+SIGNAL_WORD_FIRST = 0.5
+SIGNAL_WORD = 5.0
 
 
 class RunTrack:
@@ -36,6 +42,8 @@ class RunTrack:
         self.ready_at: float | None = None
         self.how: str | None = None
         self.hold: ready.Hold | None = None
+        self.signalled_at: float | None = None
+        self.lines: _Lines | None = None
         self._done = False
 
     def _ms(self, t: float | None) -> int | None:
@@ -58,11 +66,18 @@ class RunTrack:
         self.applied_at = time.monotonic()
         return {"changes": self.changes, "stages": self.stages()}
 
+    def before_signal(self) -> None:
+        """Just before the signal is sent: lines from now on are the app's word."""
+        self.lines = _lines(self.printer)
+        self.signalled_at = time.monotonic()
+
     def before_restart(self, engine: Engine, svc: Any, cid: str) -> None:
         where = ready.targets(engine, svc, cid)
         self.hold = ready.Hold(where[0] if where else None)
 
     def wait_ready(self, engine: Engine, svc: Any, cid: str) -> tuple[bool, str | None]:
+        if self.signalled_at is not None and self.lines is not None:
+            self.lines.heard(self.service, self.signalled_at)
         how, ok, error = ready.wait_ready(engine, svc, cid, hold=self.hold)
         self.hold = None
         self.how = how
@@ -86,3 +101,50 @@ class RunTrack:
             stages=self.stages(),
             edit_to_ready_ms=self._ms(self.ready_at),
         )
+
+
+class _Lines:
+    """When each service last printed a line (a Printer listener), and which
+    services are known to print one after a signal (their "reloaded" line)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._last: dict[str, float] = {}
+        self._speaks: dict[str, bool] = {}
+
+    def __call__(self, ev: dict[str, Any]) -> None:
+        if ev.get("event") == "log" and ev.get("stream") != "build":
+            with self._cond:
+                self._last[ev.get("service", "")] = time.monotonic()
+                self._cond.notify_all()
+
+    def heard(self, service: str, since: float) -> bool:
+        """Wait for the service's first line after `since`: up to SIGNAL_WORD_FIRST
+        while unknown, SIGNAL_WORD once it spoke after a signal before, not at
+        all once it stayed silent."""
+        with self._cond:
+            speaks = self._speaks.get(service)
+            if speaks is False:
+                return False
+            end = time.monotonic() + (SIGNAL_WORD if speaks else SIGNAL_WORD_FIRST)
+            while self._last.get(service, 0.0) <= since:
+                left = end - time.monotonic()
+                if left <= 0:
+                    self._speaks[service] = False
+                    return False
+                self._cond.wait(left)
+            self._speaks[service] = True
+            return True
+
+
+_install = threading.Lock()
+
+
+def _lines(printer: Any) -> _Lines:
+    with _install:
+        lines = getattr(printer, "_signal_lines", None)
+        if lines is None:
+            lines = printer._signal_lines = _Lines()
+            # a new list: emitters iterate the one they hold, never a list being changed
+            printer.listeners = [*printer.listeners, lines]
+        return lines

@@ -252,8 +252,14 @@ class Verdict:
     changes: tuple[int, ...] = ()
 
 
-def wait_verdict(snapshot: Mapping[str, Any], targets: Iterable[WaitTarget]) -> Verdict:
-    """Pending, or done with the outcome: failed if a change's latest outcome failed."""
+def wait_verdict(
+    snapshot: Mapping[str, Any],
+    targets: Iterable[WaitTarget],
+    seen: Mapping[str, Mapping[int, Mapping[str, Any]]] | None = None,
+) -> Verdict:
+    """Pending, or done with the outcome: failed if a change's latest outcome
+    failed. `seen`: per service, outcomes of `applied` events the snapshot may
+    not hold yet."""
     services = snapshot.get("services", {})
     considered: list[int] = []
     errors: list[str] = []
@@ -261,8 +267,9 @@ def wait_verdict(snapshot: Mapping[str, Any], targets: Iterable[WaitTarget]) -> 
         view = services.get(t.service)
         if view is None:
             continue  # removed from the config: nothing of it to wait for
-        pending = set(view["changes"]["pending"])
-        outcomes = view["changes"]["outcomes"]
+        early = {str(i): o for i, o in (seen or {}).get(t.service, {}).items()}
+        outcomes = {**view["changes"]["outcomes"], **early}
+        pending = set(view["changes"]["pending"]) - set(map(int, early))
         known = sorted({*pending, *map(int, outcomes)})
         mine = [i for i in known if i <= t.upto]
         if t.next_too:

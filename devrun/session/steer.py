@@ -17,6 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from devrun.engine.protocol import EngineEvent
 from devrun.session.messages import StopRequest, WatchBatch
 from devrun.session.project_lock import STOP_FOR_DOWN
 from devrun.session.runner import Session
@@ -62,6 +63,7 @@ class Steer:
         self._paused_all = False
         self._paused: set[str] = set()
         self._forward = None
+        self.ps: Any = None  # a psrows.PsCache, when serving
 
     def install(self) -> None:
         s = self.session
@@ -73,6 +75,16 @@ class Steer:
         self._forward = s.handlers.get(WatchBatch)
         if self._forward is not None:
             s.on(WatchBatch, self._on_batch)
+        if self.ps is not None:
+            # every container event of the project (one-offs, replaced containers too) may change `ps`
+            ps, handle = self.ps, s.handlers.get(EngineEvent)
+
+            def on_engine_event(ev: Any) -> None:
+                ps.touch(ev.action)
+                if handle is not None:
+                    handle(ev)
+
+            s.on(EngineEvent, on_engine_event)
 
     # ---- any thread -------------------------------------------------------------
 
@@ -274,15 +286,23 @@ def container_details(engine: Engine, cid: str) -> dict[str, Any]:
 def serve(session: Session) -> Any:
     """Start the control server of a running `up` (aiohttp imported only now);
     prints the dashboard link once. Returns the server (stop() it at the end)."""
+    from devrun.config.model import normalise_project_name
     from devrun.session.control import ControlServer, EventHub
+    from devrun.session.psrows import PsCache
 
     board = StatusBoard(session.cfg.name, list(session.services))
     steer = Steer(session, board, EventHub(), live=session.live)
+    steer.ps = PsCache(session.engine, lambda: session.cfg.name)
     for service, cid in session.containers.items():
         board.apply({"event": "service_started", "service": service, "container": cid})
         steer.describe(service, cid)
     steer.install()
     server = ControlServer(session.cfg.name, board, steer.hub, steer, config=str(session.cfg.file))
+    cfg = session.cfg
+    # the name a command run without -p derives from this config: only then may it find this up by its file
+    server.info_extra["default_name"] = not cfg.compose and cfg.name == normalise_project_name(
+        cfg.project.name or cfg.root.name
+    )
     server.start()
     board.set_extra(dashboard=f"http://127.0.0.1:{server.port}/")
     board.publish()

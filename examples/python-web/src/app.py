@@ -8,6 +8,9 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
+# no handler .pyc: it is checked by mtime in whole seconds and size, so a reload
+# after a same-size edit within the same second would run the old code
+sys.dont_write_bytecode = True
 import handler  # noqa: E402
 
 PORT = int(os.environ.get("PORT", "8000"))
