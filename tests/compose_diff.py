@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devrun.config.compose_translate import HEALTH_DEFAULTS
+from devrun.config.compose_translate import HEALTH_DEFAULTS, compose_ignores
 from devrun.config.model import Healthcheck
 
 FIELDS = (
@@ -125,7 +125,8 @@ def from_compose(project: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "healthcheck": _health(svc.get("healthcheck")),
             "container_name": svc.get("container_name"),
             "watch": [
-                (w["path"], w["action"], w.get("target"), list(w.get("ignore") or []))
+                # compose's .dockerignore-style patterns, as devrun reads them (same meaning)
+                (w["path"], w["action"], w.get("target"), compose_ignores(list(w.get("ignore") or [])))
                 for w in (svc.get("develop") or {}).get("watch") or []
             ],
             "secrets": _refs(svc.get("secrets"), "/run/secrets/"),

@@ -8,11 +8,13 @@ dropped silently."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Any
 
 from devrun.config.yaml_source import PosDict, PosList
 from devrun.errors import ConfigError, Problem
+from devrun.watch.ignore import dockerignore_as_gitignore
 
 # service keys devrun's model reads with compose's meaning
 SERVICE_KEYS = {
@@ -343,6 +345,17 @@ def _restart(value: Any, svc: Any, at: str, notes: _Notes) -> Any:
     return value
 
 
+def compose_ignores(patterns: Any) -> Any:
+    """A compose rule's `ignore` (.dockerignore syntax: relative to the rule's
+    path and anchored there, `./dir` as `dir`; `*.foo` matches only at its top)
+    as the gitignore-style patterns devrun's rules read."""
+    items = [patterns] if isinstance(patterns, str) else patterns
+    if not isinstance(items, list) or not all(isinstance(p, str) for p in items):
+        return patterns  # the model says what is wrong
+    cleaned = [("!" if p.startswith("!") else "") + posixpath.normpath(p.removeprefix("!")) for p in items]
+    return dockerignore_as_gitignore(cleaned)
+
+
 def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> PosList:
     rules = PosList()
     written = develop.get("watch")
@@ -359,6 +372,8 @@ def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> PosList:
             {k: v for k, v in rule.items() if k in ("path", "action", "target", "ignore", "initial_sync")}
         )
         out.at, out.key_at = dict(rule.at), dict(rule.key_at)
+        if "ignore" in out:
+            out["ignore"] = compose_ignores(out["ignore"])
         # compose syncs nothing when watching starts unless asked to
         out.setdefault("initial_sync", False)
         exec_ = rule.get("exec")
