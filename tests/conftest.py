@@ -17,6 +17,9 @@ BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
 PYTHON = os.environ.get("DEVRUN_PYTHON_IMAGE", "python:3.11-slim")
 LABEL_PROJECT = "dev.devrun.project"
 
+# the remote-engine test bed: its session fixture and the `remote` marker
+pytest_plugins = ["tests.remote_bed"]
+
 
 def _docker_client():
     import docker

@@ -1,4 +1,4 @@
-"""Engine selection the Docker way (devrun/remote_engine_select.py): unit tests on
+"""Engine selection the Docker way (devrun/engine/select.py): unit tests on
 fake config folders, a differential test against the docker CLI's own choice, and
 sees_host_files on real engines (local: yes; the remote bed: no; the local engine
 over a tcp listener on 127.0.0.1: yes)."""
@@ -16,17 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from devrun.errors import EngineError
-from devrun.remote_engine_select import (
+from devrun.engine.select import (
     PROBE_LABEL,
     EngineTarget,
     forget_seen,
     sees_host_files,
     select_engine,
 )
-
-pytest.register_assert_rewrite("tests.remote_bed")
-pytest_plugins = ["tests.remote_bed"]  # the remote_bed fixture and the `remote` marker
+from devrun.errors import EngineError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -284,7 +281,7 @@ def test_the_local_engine_sees_the_project(docker_client, tmp_path):
 
 @pytest.mark.docker
 def test_the_answer_is_cached_per_engine_and_folder(docker_client, tmp_path, monkeypatch):
-    import devrun.remote_engine_select as sel
+    import devrun.engine.select as sel
 
     forget_seen()
     calls = []

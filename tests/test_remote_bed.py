@@ -16,10 +16,8 @@ from pathlib import Path
 
 import pytest
 
-pytest.register_assert_rewrite("tests.remote_bed")
 from tests.remote_bed import REPO, RemoteBed, run_script  # noqa: E402
 
-pytest_plugins = ["tests.remote_bed"]  # the remote_bed fixture and the `remote` marker
 pytestmark = [pytest.mark.remote, pytest.mark.timeout(120)]
 
 BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
