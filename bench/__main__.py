@@ -1,7 +1,10 @@
 """python -m bench: devrun against `docker compose watch`, side by side, in one run.
 
-python -m bench [--scenarios restart,sync,...] [--tools devrun,compose] [--n 15] [--idle 60]
+python -m bench [--scenarios restart,sync,...] [--tools devrun,compose,devrun-compose] [--n 15] [--idle 60]
 python -m bench --report-only bench/results/latest.json
+
+Tool devrun-compose is devrun given compose's own compose.yaml (`devrun -f compose.yaml up`),
+run in the edit scenarios beside the other two.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from pathlib import Path
 
 import docker
 
-from bench import cleanup, lifecycle, report, scenarios, tree_cost
+from bench import cleanup, commands, lifecycle, report, scenarios, tree_cost
 from bench.compose_setup import ensure_compose
+from bench.projects import DEVRUN_COMPOSE, compose_spelling_missing, layout_for
 
 REPO = Path(__file__).resolve().parent.parent
 EDIT_SCENARIOS = ("restart", "restart-container", "signal", "sync", "sync+restart", "exec", "rebuild")
-OTHER = ("drip", "storm", "startup", "up", "watcher", "baseline")
+OTHER = ("drip", "storm", "startup", "up", "commands", "watcher", "baseline")
+TOOLS = ("devrun", "compose", DEVRUN_COMPOSE)
 ALL = EDIT_SCENARIOS + OTHER
 POLLING = (
     "Each edit writes a unique token into the watched file (the Dockerfile's ENV line for rebuild); latency runs "
@@ -39,9 +44,11 @@ POLLING = (
     "from devrun's `action_finished` JSON events and, for compose, from the engine's events (`start` for "
     "restart/rebuild, `extract-to-dir` for sync, `exec_start` for sync+exec). Compose runs as `docker compose "
     "up -d` then `docker compose watch` (on engine 20.10 `up --watch` stops watching after the first restart). "
-    "A miss is an edit not visible within 15 s (60 s for rebuild). In the edit scenarios both tools' projects "
-    "run at once (separate projects, ports and files) and take turns edit by edit, so load from anything else "
-    "on the host falls on both alike; drip, storm, startup and up run one tool after the other."
+    "A miss is an edit not visible within 15 s (60 s for rebuild). In the edit scenarios the projects of all "
+    "tools (compose, devrun on its devrun.yaml, devrun on compose's compose.yaml) run at once (separate "
+    "projects, ports and files) and take turns edit by edit, so load from anything else on the host falls on "
+    "all alike; drip, storm, startup and up run one tool after the other, the command rows take turns "
+    "command by command."
 )
 
 
@@ -56,10 +63,21 @@ def _terminate(signum, frame):  # so `finally` blocks tear everything down
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     p.add_argument("--scenarios", default=",".join(ALL), help=f"comma-separated subset of: {','.join(ALL)}")
-    p.add_argument("--tools", default="compose,devrun", help="comma-separated: devrun,compose")
+    p.add_argument(
+        "--tools",
+        default="compose,devrun," + DEVRUN_COMPOSE,
+        help=f"comma-separated: {','.join(TOOLS)} ({DEVRUN_COMPOSE}: devrun on compose's compose.yaml, "
+        "edit scenarios only)",
+    )
     p.add_argument("--n", type=int, default=15, help="edits per scenario (default 15)")
     p.add_argument(
         "--reps", type=int, default=3, help="repetitions of drip, startup and up (default 3; storm: 2)"
+    )
+    p.add_argument(
+        "--cmd-reps",
+        type=int,
+        default=15,
+        help="runs of each command in `commands` (default 15; down+up: a third)",
     )
     p.add_argument(
         "--idle", type=float, default=60.0, help="idle window for the watcher's CPU (seconds, default 60)"
@@ -74,9 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     args.tools = [t.strip() for t in args.tools.split(",") if t.strip()]
-    bad = [s for s in args.scenarios if s not in ALL] + [
-        t for t in args.tools if t not in ("devrun", "compose")
-    ]
+    bad = [s for s in args.scenarios if s not in ALL] + [t for t in args.tools if t not in TOOLS]
     if bad:
         p.error(f"unknown scenario or tool: {', '.join(bad)}")
     return args
@@ -124,7 +140,7 @@ def _run_step(results: dict, key: str, fn, *path: str) -> None:
         results["errors"].append(f"{key}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
     if isinstance(value, dict):  # per-tool failures inside a combined step
         for tool, sub in value.items():
-            if isinstance(sub, dict) and "error" in sub and tool in ("devrun", "compose"):
+            if isinstance(sub, dict) and "error" in sub and tool in TOOLS:
                 results["errors"].append(f"{key}/{tool}: {sub['error'].splitlines()[0]}")
     node = results
     for part in path[:-1]:
@@ -134,6 +150,8 @@ def _run_step(results: dict, key: str, fn, *path: str) -> None:
 
 
 def _short(value) -> str:
+    if isinstance(value, dict) and "rows" in value:  # the command rows
+        return "; ".join(f"{row} x{commands.row_ratio(v)}" for row, v in value["rows"].items())
     if isinstance(value, dict) and "median_ms" in value:
         return f"median {value['median_ms']} ms, misses {value['misses']}"
     if isinstance(value, dict) and any(isinstance(v, dict) and "median_ms" in v for v in value.values()):
@@ -176,7 +194,16 @@ def run(args: argparse.Namespace) -> dict:
                     name,
                 )
                 continue
-            for tool in args.tools:
+            if name == "commands":
+                if {"devrun", "compose"} <= set(args.tools):
+                    _run_step(
+                        results,
+                        "commands",
+                        lambda: commands.measure(client, workdir, args.cmd_reps, max(2, args.cmd_reps // 3)),
+                        "commands",
+                    )
+                continue
+            for tool in _plain(args.tools):
                 step = _scenario_step(name, tool, client, workdir, args)
                 if step is not None:
                     path, fn = step
@@ -193,14 +220,26 @@ def run(args: argparse.Namespace) -> dict:
     return results
 
 
+def _plain(tools: list[str]) -> list[str]:
+    """The tools of the scenarios other than the edit ones (devrun on its own file, compose)."""
+    return [t for t in tools if t != DEVRUN_COMPOSE]
+
+
 def _interleaved(name: str, client, workdir: Path, args) -> dict:
-    """Both tools' projects up at once, taking turns edit by edit."""
+    """All tools' projects up at once, taking turns edit by edit. devrun-compose is
+    skipped (and says why) where devrun's side has no compose-file spelling."""
+    skipped = {}
+    tools = list(args.tools)
+    if DEVRUN_COMPOSE in tools:
+        reason = compose_spelling_missing(layout_for(name))
+        if reason:
+            tools.remove(DEVRUN_COMPOSE)
+            skipped[DEVRUN_COMPOSE] = {"skipped": reason}
     with ExitStack() as stack:
         sessions = {
-            tool: stack.enter_context(scenarios.session(tool, name, client, workdir))[0]
-            for tool in args.tools
+            tool: stack.enter_context(scenarios.session(tool, name, client, workdir))[0] for tool in tools
         }
-        return scenarios.edits(sessions, args.n)
+        return {**scenarios.edits(sessions, args.n), **skipped}
 
 
 def _scenario_step(name: str, tool: str, client, workdir: Path, args):
@@ -234,7 +273,7 @@ def _watcher(results: dict, client, workdir: Path, args) -> None:
     log("watcher: generating the 100,000-file tree")
     info = tree_cost.make_tree(tree)
     results["watcher_cost"] = {"tree": info}
-    for tool in args.tools:
+    for tool in _plain(args.tools):
         _run_step(
             results,
             f"watcher/{tool}",

@@ -7,6 +7,8 @@ The answer also carries $APP_TOKEN, which the rebuild scenario changes in the Do
 from __future__ import annotations
 
 IMAGE = "python:3.11-slim"
+# the second service of the command-startup project
+WORKER_IMAGE = "busybox:stable"
 APP_PATH = "/app/app.py"
 PORT = 8000
 

@@ -43,10 +43,15 @@ def kill_leftover_processes() -> list[int]:
 def remove_leftover_projects(client: docker.DockerClient) -> list[str]:
     removed = []
     for key in PROJECT_LABELS:
-        for ctr in client.containers.list(all=True, filters={"label": key}):
-            if ctr.labels.get(key, "").startswith("bench"):
-                ctr.remove(force=True, v=True)
-                removed.append(ctr.name)
+        # the low-level list: no inspect per container, which fails when another
+        # user's container goes away between the list and the inspect
+        for ctr in client.api.containers(all=True, filters={"label": key}):
+            if (ctr.get("Labels") or {}).get(key, "").startswith("bench"):
+                try:
+                    client.api.remove_container(ctr["Id"], force=True, v=True)
+                except docker.errors.NotFound:
+                    continue
+                removed.append((ctr.get("Names") or [ctr["Id"][:12]])[0].lstrip("/"))
         for net in client.networks.list(filters={"label": key}):
             if net.attrs.get("Labels", {}).get(key, "").startswith("bench"):
                 try:

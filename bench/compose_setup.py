@@ -61,3 +61,8 @@ def ensure_compose(log=print) -> str:
             f"`docker compose version` fails after installing {PLUGIN}; is the docker CLI installed?"
         )
     return version
+
+
+def compose_binary() -> Path:
+    """compose's Go binary itself (what `.venv/bin/docker-compose` and `docker compose` run)."""
+    return _packaged_binary() or PLUGIN

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from bench.commands import PROFILE_RUNS
+from bench.commands import ROWS as COMMAND_ROWS
+from bench.projects import DEVRUN_COMPOSE
+from bench.scenarios import STAGES
+
 EDIT_SCENARIOS = ("restart", "restart-container", "signal", "sync", "sync+restart", "exec", "rebuild")
 NOTES = {
     "restart": "bind mount, snapshot mode; devrun's default restart mode (process restart where the image has /bin/sh)",
@@ -24,8 +29,8 @@ def _median(results: dict, scenario: str, tool: str) -> float | None:
     return ((results.get("scenarios", {}).get(scenario) or {}).get(tool) or {}).get("median_ms")
 
 
-def ratio(results: dict, scenario: str) -> float | None:
-    d, c = _median(results, scenario, "devrun"), _median(results, scenario, "compose")
+def ratio(results: dict, scenario: str, tool: str = "devrun") -> float | None:
+    d, c = _median(results, scenario, tool), _median(results, scenario, "compose")
     return round(d / c, 3) if d is not None and c else None
 
 
@@ -103,7 +108,46 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
         add("watcher on the 100,000-file tree", None, False)
     warm = (((results.get("up") or {}).get("devrun") or {}).get("warm") or {}).get("median_ms")
     add("up warm < 1 s", warm, warm is not None and warm < 1000)
+    return out + later_targets(results)
+
+
+# issue 6's ratio targets, checked again with devrun given compose's compose.yaml (issue 11)
+COMPOSE_FILE_LIMITS = {"sync": 0.35, "restart": 0.2}
+
+
+def later_targets(results: dict) -> list[tuple[str, str, bool | None]]:
+    """Issues 10, 11 and 12: command startup beside compose, the compose.yaml variant."""
+    out: list[tuple[str, str, bool | None]] = []
+    cmds = results.get("commands") or {}
+    if "rows" in cmds:
+        for row, (limit, what) in COMMAND_ROWS.items():
+            if limit is None:
+                continue
+            r = _row_ratio(cmds["rows"].get(row) or {})
+            out.append(
+                (f"{what}: devrun/compose median <= {limit}", _fmt(r), None if r is None else r <= limit)
+            )
+    sc = results.get("scenarios", {})
+    for scenario, limit in COMPOSE_FILE_LIMITS.items():
+        entry = (sc.get(scenario) or {}).get(DEVRUN_COMPOSE)
+        if entry is None:
+            continue
+        r = ratio(results, scenario, DEVRUN_COMPOSE)
+        shown = entry.get("skipped") and f"skipped: {entry['skipped']}" or _fmt(r)
+        out.append(
+            (
+                f"compose.yaml {scenario}: devrun/compose median <= {limit}",
+                shown,
+                None if r is None else r <= limit,
+            )
+        )
     return out
+
+
+def _row_ratio(row: dict) -> float | None:
+    d = (row.get("devrun") or {}).get("median_ms")
+    c = (row.get("compose") or {}).get("median_ms")
+    return round(d / c, 2) if d is not None and c else None
 
 
 def _stat_row(name: str, tool: str, s: dict) -> str:
@@ -146,7 +190,8 @@ def render(results: dict) -> str:
                 f"| {name} | {_fmt(_median(results, name, 'devrun'))} | {_fmt(_median(results, name, 'compose'))} "
                 f"| {_fmt(ratio(results, name))} |"
             )
-    lines += ["", "## Targets (issue 6)", "", "| target | measured | |", "| --- | --- | --- |"]
+    lines += _compose_file(results)
+    lines += ["", "## Targets (issues 6, 10, 11, 12)", "", "| target | measured | |", "| --- | --- | --- |"]
     for name, value, ok in targets(results):
         lines.append(
             f"| {name} | {value} | {'met' if ok else ('not measured' if ok is None else 'MISSED')} |"
@@ -164,8 +209,10 @@ def render(results: dict) -> str:
     ]
     for name in EDIT_SCENARIOS:
         for tool, s in (sc.get(name) or {}).items():
-            lines.append(_stat_row(name, tool, s))
+            if "skipped" not in s:
+                lines.append(_stat_row(name, tool, s))
     lines += [""] + [f"- **{k}**: {v}" for k, v in NOTES.items() if k in sc]
+    lines += _stages(results) + _commands(results)
     lines += _drip_storm(sc) + _lifecycle(results) + _explain(results) + _errors(results)
     return "\n".join(lines) + "\n"
 
@@ -315,4 +362,128 @@ def _explain(results: dict) -> list[str]:
             )
         else:
             out.append(f"- **{name}**: see the tables above.")
+    return out
+
+
+def _compose_file(results: dict) -> list[str]:
+    """Issue 11: the edit scenarios with devrun given compose's own compose.yaml."""
+    sc = results.get("scenarios", {})
+    names = [n for n in EDIT_SCENARIOS if DEVRUN_COMPOSE in (sc.get(n) or {})]
+    if not names:
+        return []
+    out = [
+        "",
+        "## devrun on the compose.yaml: devrun / compose, medians",
+        "",
+        "devrun given the very compose.yaml that `docker compose watch` runs (`devrun -f compose.yaml up`), in "
+        "the same interleaved runs as the table above (three projects taking turns edit by edit).",
+        "",
+        "| scenario | devrun (compose.yaml) median ms | compose median ms | ratio | ratio with devrun.yaml |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    skipped = []
+    for name in names:
+        entry = sc[name][DEVRUN_COMPOSE]
+        if entry.get("skipped"):
+            skipped.append(f"- **{name}** not run: {entry['skipped']}")
+            continue
+        out.append(
+            f"| {name} | {_fmt(_median(results, name, DEVRUN_COMPOSE))} | {_fmt(_median(results, name, 'compose'))} "
+            f"| {_fmt(ratio(results, name, DEVRUN_COMPOSE))} | {_fmt(ratio(results, name))} |"
+        )
+    return out + ([""] + skipped if skipped else [])
+
+
+def _stages(results: dict) -> list[str]:
+    """Issue 12: devrun's own edit-to-ready stages, from its `applied` events."""
+    sc = results.get("scenarios", {})
+    rows = []
+    for name in EDIT_SCENARIOS:
+        for tool, d in (sc.get(name) or {}).items():
+            st = d.get("stages") if isinstance(d, dict) else None
+            if not st:
+                continue
+            label = "devrun.yaml" if tool == "devrun" else "compose.yaml"
+            cells = " | ".join(_fmt(st.get(k)) for k in STAGES if k != "edit_to_ready_ms")
+            notes = []
+            if st.get("missing"):
+                notes.append(f"{st['missing']} without `applied`")
+            if st.get("not_ok"):
+                notes.append(f"{st['not_ok']} not ok")
+            if st.get("several_runs"):
+                notes.append(f"{st['several_runs']} in several runs")
+            rows.append(
+                f"| {name} | {label} | {st.get('n')} | {cells} | {_fmt(d.get('median_ms'))} "
+                f"| {', '.join(st.get('ready_by') or []) or 'n/a'} | {'; '.join(notes)} |"
+            )
+    if not rows:
+        return []
+    return [
+        "",
+        "## devrun: edit to ready, stage by stage (median ms)",
+        "",
+        'From devrun\'s own `applied` events (`devrun up --json`, docs/events.md "Is it live?"): each stage in ms '
+        "from the batch's first file event (`detected` = 0): `batch_closed` (the quiet period is over), "
+        "`applied` (copied, signalled, restarted or rebuilt), `ready` (healthcheck, else the port answers, else "
+        "the process runs). The last column is the bench's own edit-to-visible median for comparison: it runs from "
+        "just before the write to the first HTTP answer carrying the edit, so it adds the write-to-inotify time "
+        "and the poll. For an edit that took several runs, the last run's event counts.",
+        "",
+        "| scenario | devrun file | edits | batch closed | applied | ready (= edit_to_ready_ms) "
+        "| bench: edit to visible | ready by | notes |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+
+
+def _commands(results: dict) -> list[str]:
+    """Issues 10 and 12: command startup, whole processes beside compose."""
+    cmds = results.get("commands") or {}
+    if "rows" not in cmds:
+        return []
+    out = [
+        "",
+        "## Command startup: whole processes beside compose (median ms)",
+        "",
+        f"The same two-service project (the app, a busybox worker) for each tool, in its own file and project: "
+        f"`{cmds.get('devrun_cli')} -p NAME -f devrun.yaml ...` beside compose's Go binary itself "
+        f"(`{cmds.get('compose_cli')}`, which `.venv/bin/docker-compose` and `docker compose` run) "
+        f"`-p NAME -f compose.yaml ...`. The tools take turns command by command; {cmds.get('reps')} runs per row "
+        f"({cmds.get('cycle_reps')} for `down` then `up -d`) after one uncounted `--version` each. `ps` with `up` "
+        f"running: an attached `devrun up --json` watches devrun's project; compose's `ps` runs beside it.",
+        "",
+        "| command | devrun | compose | ratio | target | |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for row, (limit, what) in COMMAND_ROWS.items():
+        d = cmds["rows"].get(row) or {}
+        r = _row_ratio(d)
+        verdict = "" if limit is None or r is None else ("met" if r <= limit else "MISSED")
+        out.append(
+            f"| {what} | {_fmt((d.get('devrun') or {}).get('median_ms'))} "
+            f"| {_fmt((d.get('compose') or {}).get('median_ms'))} | {_fmt(r)} "
+            f"| {'' if limit is None else f'<= {limit}x'} | {verdict} |"
+        )
+    for row, prof in (cmds.get("profiles") or {}).items():
+        what = COMMAND_ROWS.get(row, (None, row))[1]
+        pk = prof.get("packages") or {}
+        shares = ", ".join(f"{name} {v['ms']} ms ({v['pct']}%)" for name, v in pk.items() if name != "devrun")
+        out += [
+            "",
+            f"### Why {what} misses its target: import profile",
+            "",
+            f"`{prof['command']}` (median of {PROFILE_RUNS} runs): {prof['wall_ms']} ms for the whole process "
+            f"(`python -c pass` alone: {_fmt(prof.get('python_ms'))} ms), of it "
+            f"{prof['imports_ms']} ms importing {prof['modules']} modules. Import time of each package with "
+            f"what it imports first (share of all import time; paramiko's is part of docker's, which imports it "
+            f"whenever it is installed): {shares or 'none of them imported'}.",
+            "",
+            "| module | cumulative import ms | imported by |",
+            "| --- | --- | --- |",
+            *[
+                f"| `{m['module']}` | {m['cumulative_ms']} | "
+                + (f"`{m['imported_by']}` |" if m.get("imported_by") else "at run time, not by a module |")
+                for m in prof.get("top", [])
+            ],
+        ]
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from contextlib import contextmanager
@@ -18,6 +19,8 @@ EDIT_TIMEOUT = 15.0
 REBUILD_TIMEOUT = 60.0
 DRIP_WRITES, DRIP_GAP = 10, 0.3
 STORM_FILES = 2000
+# devrun's `applied` event: ms from the batch's first file event (docs/events.md)
+STAGES = ("batch_closed", "applied", "ready", "edit_to_ready_ms")
 
 
 @dataclass
@@ -84,34 +87,77 @@ def session(tool: str, scenario: str, client: docker.DockerClient, workdir: Path
         driver.down()
 
 
-def one_edit(s: Session) -> tuple[float | None, int]:
-    """One edit with a fresh token: (ms from just before the write to visible, actions it took)."""
+def one_edit(s: Session) -> tuple[float | None, int, dict | None]:
+    """One edit with a fresh token: (ms from just before the write to visible,
+    actions it took, devrun's own stage times for it or None)."""
     token = new_token()
     t0 = s.write(token)
     seen = s.visible(token)
-    return (round((seen - t0) * 1000, 1) if seen else None), s.settle(t0)
+    taken = s.settle(t0)
+    return (round((seen - t0) * 1000, 1) if seen else None), taken, edit_stages(s, t0)
+
+
+def edit_stages(s: Session, since: float, timeout: float = 5.0) -> dict | None:
+    """devrun's `applied` event for the edit written at `since` (the last one, when
+    the edit took several runs): its stages, edit_to_ready_ms and how ready was told."""
+    applied = getattr(s.driver, "applied", None)
+    if applied is None:
+        return None
+    deadline = time.monotonic() + timeout
+    while not (events := applied(since)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not events:
+        return {"missing": True}
+    last = events[-1]
+    return {
+        **(last.get("stages") or {}),
+        "edit_to_ready_ms": last.get("edit_to_ready_ms"),
+        "ready_by": last.get("ready"),
+        "ok": last.get("ok"),
+        "runs": len(events),
+    }
+
+
+def summarize_stages(records: list[dict | None]) -> dict | None:
+    """Median of each stage over the edits that have an `applied` event."""
+    got = [r for r in records if r and not r.get("missing")]
+    if not any(records):
+        return None
+    out: dict = {"n": len(got), "missing": sum(1 for r in records if r and r.get("missing"))}
+    for stage in STAGES:
+        values = [r[stage] for r in got if isinstance(r.get(stage), int | float)]
+        out[stage] = round(float(statistics.median(values)), 1) if values else None
+    out["ready_by"] = sorted({r["ready_by"] for r in got if r.get("ready_by")})
+    out["not_ok"] = sum(1 for r in got if r.get("ok") is False)
+    out["several_runs"] = sum(1 for r in got if (r.get("runs") or 1) > 1)
+    return out
 
 
 def edits(sessions: dict[str, Session], n: int) -> dict[str, dict]:
     """N edits per tool, the tools taking turns edit by edit so that load from
-    anything else on the host falls on both alike."""
+    anything else on the host falls on all alike."""
     samples: dict[str, list] = {tool: [] for tool in sessions}
     actions: dict[str, list] = {tool: [] for tool in sessions}
+    stages: dict[str, list] = {tool: [] for tool in sessions}
     broken: set[str] = set()
     for i in range(n):
         for tool, s in sessions.items():
             if tool in broken:
                 samples[tool].append(None)
                 continue
-            latency, taken = one_edit(s)
+            latency, taken, staged = one_edit(s)
             samples[tool].append(latency)
             actions[tool].append(taken)
+            stages[tool].append(staged)
             if i == 1 and samples[tool] == [None, None]:  # broken, not slow: keep the time budget
                 broken.add(tool)
-    return {
-        tool: {**summarize(samples[tool]), "actions_per_edit": actions[tool], "aborted": tool in broken}
-        for tool in sessions
-    }
+    out = {}
+    for tool in sessions:
+        out[tool] = {**summarize(samples[tool]), "actions_per_edit": actions[tool], "aborted": tool in broken}
+        summary = summarize_stages(stages[tool])
+        if summary is not None:
+            out[tool]["stages"] = summary
+    return out
 
 
 def drip(s: Session, reps: int) -> dict:

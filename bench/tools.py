@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 
 from bench.cleanup import remember
-from bench.projects import Project
+from bench.projects import DEVRUN_COMPOSE, Project, config_file
 
 DEVRUN = [sys.executable, "-m", "devrun"]
 COMPOSE = ["docker", "compose"]
@@ -208,7 +208,13 @@ class DevrunDriver(Driver):
         return f"dev.devrun.project={self.project.name}"
 
     def cli(self) -> list[str]:
-        return [*DEVRUN, "-p", self.project.name, "-f", str(self.project.root / "devrun.yaml")]
+        return [
+            *DEVRUN,
+            "-p",
+            self.project.name,
+            "-f",
+            str(self.project.root / config_file(self.project.tool)),
+        ]
 
     def events(self, kind: str, since: float = 0.0) -> list[dict]:
         out = []
@@ -232,6 +238,10 @@ class DevrunDriver(Driver):
     def actions(self, engine_watch, since: float) -> int:
         return len(self.events("action_finished", since))
 
+    def applied(self, since: float) -> list[dict]:
+        """The `applied` events (docs/events.md, "Is it live?") printed since `since`."""
+        return self.events("applied", since)
+
     def down(self) -> None:
         _stop(self.watcher, signal.SIGINT, grace=15)
         try:
@@ -252,4 +262,10 @@ def _is_ready_event(line: str) -> bool:
         return False
 
 
-DRIVERS = {"devrun": DevrunDriver, "compose": ComposeDriver}
+class DevrunComposeDriver(DevrunDriver):
+    """devrun given the compose.yaml compose watches (`devrun -f compose.yaml up`)."""
+
+    tool = DEVRUN_COMPOSE
+
+
+DRIVERS = {"devrun": DevrunDriver, "compose": ComposeDriver, DEVRUN_COMPOSE: DevrunComposeDriver}
