@@ -28,6 +28,8 @@ class Globals:
     profiles: list[str] = field(default_factory=list)
     # a compose file's risky settings (socket, host paths, privileges) are errors
     strict: bool = False
+    # --context NAME: the docker context to use (engine/select.py)
+    context: str | None = None
 
 
 FileOpt = Annotated[

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from devrun.config import loader
-from devrun.engine.docker import START_HINT, Engine
+from devrun.engine.docker import Engine
+from devrun.engine.select import START_HINT
 from devrun.errors import ConfigError, EngineError, Problem
 from devrun.session.lifecycle import ALL_INTERFACES, image_tag, port_taken
 from devrun.watch.ignore import GitignoreCache
@@ -56,7 +57,25 @@ def engine_check() -> tuple[Check, Engine | None]:
         # one line: the reason here, the remedy in `fix`
         reason = str(e).splitlines()[0].removesuffix(f"; {START_HINT}")
         return Check("engine", FAIL, reason, START_HINT), None
-    return Check("engine", OK, f"Docker {version} (API {api}) at {engine.where}"), engine
+    return Check("engine", OK, f"Docker {version} (API {api}) at {reached(engine)}"), engine
+
+
+def reached(engine: Engine) -> str:
+    """Where and how: `ssh://dev@box (context box, ssh), round trip 42 ms` (the
+    best of three pings over the connection already open)."""
+    import time
+
+    where = engine.target.describe() if engine.target else engine.where
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        try:
+            engine.client.ping()
+        except Exception:  # noqa: BLE001 - the versions call just worked; a ping is only for the figure
+            return where
+        best = min(best, time.perf_counter() - t0)
+    source = engine.target.source if engine.target else "default"
+    return f"{where}, chosen by {source}, round trip {best * 1000:.0f} ms"
 
 
 def platform_check(system: str, proc_version: str, root: str | None) -> Check:

@@ -83,6 +83,15 @@ def _root(
     version: Annotated[
         bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = None,
+    context: Annotated[
+        str | None,
+        typer.Option(
+            "--context",
+            metavar="NAME",
+            help="Docker context to use (a `docker context`; default: DOCKER_HOST, DOCKER_CONTEXT, "
+            "then `docker context use`).",
+        ),
+    ] = None,
     strict: Annotated[
         bool,
         typer.Option(
@@ -107,7 +116,11 @@ def _root(
         env_files=env_files or [],
         profiles=profiles or [],
         strict=strict,
+        context=context,
     )
+    from devrun.engine.select import set_context_flag
+
+    set_context_flag(context)
 
 
 def config_cmd(
@@ -237,7 +250,17 @@ def _json_errors(e: DevrunError) -> None:
 # after the command, only flags no compose command gives another meaning move
 # in front of it: `devrun ps -q` is ps's -q (ids), `devrun up --terse` devrun's quiet
 _GLOBAL_FLAGS = ("--no-color", "--terse", "--strict")
-_TAKES_VALUE = ("--file", "-f", "--project", "--project-name", "-p", "--ansi", "--env-file", "--profile")
+_TAKES_VALUE = (
+    "--file",
+    "-f",
+    "--project",
+    "--project-name",
+    "-p",
+    "--ansi",
+    "--env-file",
+    "--profile",
+    "--context",
+)
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:

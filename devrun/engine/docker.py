@@ -6,7 +6,6 @@ that talks to Docker; everything above it sees devrun.engine.protocol."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import threading
 import time
@@ -18,6 +17,7 @@ import docker.errors
 from devrun import __version__, labels
 from devrun.engine.calls import _raw, translate
 from devrun.engine.images import Images, _load_shell_cache
+from devrun.engine.select import EngineTarget
 from devrun.engine.streams import Streams
 from devrun.engine.wire import create_kwargs, files_archive
 from devrun.errors import EngineError
@@ -30,7 +30,6 @@ from devrun.plan import (
 )
 
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
-START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
 _PORT_TAKEN = re.compile(
     r"(?:Bind for |listen tcp4? |listen udp4? )?([0-9.:\[\]a-f]*?):(\d+)(?: failed)?: (?:port is already allocated|bind: address already in use)"
 )
@@ -57,23 +56,20 @@ class Engine(Images, Streams):
         self.where = where
         self._shell_cache: dict[str, bool] = _load_shell_cache()
         self._lock = threading.Lock()
+        self.target: EngineTarget | None = None  # how it was reached (connect)
 
     @classmethod
-    def connect(cls, timeout: float = 60) -> Engine:
-        where = os.environ.get("DOCKER_HOST") or DEFAULT_SOCKET
+    def connect(cls, timeout: float = 60, context: str | None = None) -> Engine:
+        """The engine the docker CLI would use (--context, DOCKER_HOST,
+        DOCKER_CONTEXT, `docker context use`, the default socket), over one
+        client: over ssh one paramiko connection serves every call of the run.
+        A failure is one line naming the host and the fix; nothing is created."""
+        from devrun.engine.select import context_flag, select_engine
 
-        def unreachable(reason: str) -> str:
-            short = reason.split("(")[0].strip().rstrip(":") or reason
-            return f"cannot reach the Docker engine at {where} ({short}); {START_HINT}"
-
-        with translate(say=unreachable):
-            client = (
-                docker.DockerClient(base_url=where, timeout=int(timeout))
-                if "DOCKER_HOST" not in os.environ
-                else docker.from_env(timeout=int(timeout))
-            )
-            client.ping()
-        return cls(client, where)
+        target = select_engine(context or context_flag())
+        engine = cls(target.client(timeout, ping=True), target.url)
+        engine.target = target
+        return engine
 
     def versions(self) -> tuple[str, str]:
         """(engine version, API version), e.g. ('20.10.24', '1.41')."""

@@ -20,6 +20,7 @@ in ./contexts of the working directory instead, finding nothing
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -78,13 +79,112 @@ class EngineTarget:
             kwargs["use_ssh_client"] = use_ssh_client
         return kwargs
 
-    def client(self, timeout: float = 60, use_ssh_client: bool = False):
+    def client(self, timeout: float = 60, use_ssh_client: bool = False, ping: bool = False):
+        """A docker-py client (over ssh: one paramiko connection for every call);
+        `ping`: ask the engine once. Any failure is one EngineError line naming
+        the host and the fix (connect_fault)."""
         import docker
 
+        client = None
         try:
-            return docker.DockerClient(**self.client_kwargs(timeout, use_ssh_client))
+            client = docker.DockerClient(**self.client_kwargs(timeout, use_ssh_client))
+            if ping:
+                client.ping()
+            return client
         except Exception as e:  # noqa: BLE001 - docker-py raises several families here
-            raise EngineError(f"cannot reach the Docker engine at {self.describe()}: {_short(e)}") from None
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
+            raise EngineError(connect_fault(self, e)) from None
+
+    @property
+    def host(self) -> str:
+        """user@host:port or the socket path, for messages."""
+        return self.url.split("://", 1)[1]
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+    """The exception and what caused it (requests and urllib3 keep the cause in
+    args or .reason rather than __cause__)."""
+    out: list[BaseException] = []
+    cur: BaseException | None = e
+    while cur is not None and cur not in out:
+        out.append(cur)
+        nxt = cur.__cause__ or cur.__context__
+        reason = getattr(cur, "reason", None)
+        if nxt is None and isinstance(reason, BaseException):
+            nxt = reason
+        if nxt is None and cur.args and isinstance(cur.args[0], BaseException):
+            nxt = cur.args[0]
+        cur = nxt
+    return out
+
+
+def connect_fault(target: EngineTarget, e: BaseException) -> str:
+    """One line for a failed connection: what went wrong, where, and the fix."""
+    import ssl
+
+    chain = _chain(e)
+    names = {k.__name__ for x in chain for k in type(x).__mro__}
+    local = target.transport in ("unix", "npipe") and not target.context
+    at = f"the Docker engine at {target.url if local else target.describe()}"
+    user, _, hostport = target.host.rpartition("@")
+    if target.transport == "ssh":
+        host, _, port = hostport.partition(":")
+        ssh_cmd = f"ssh {'-p ' + port + ' ' if port else ''}{user + '@' if user else ''}{host}"
+        if "AuthenticationException" in names:
+            return (
+                f"cannot reach {at}: ssh refused the login of {user or 'your user'} on {host}; "
+                f"add your public key to that user's ~/.ssh/authorized_keys (ssh-copy-id), load it into ssh-agent "
+                f"or name it in ~/.ssh/config (IdentityFile), and check that `{ssh_cmd} docker version` works"
+            )
+        if "BadHostKeyException" in names:
+            return (
+                f"cannot reach {at}: {host} showed a different ssh host key than ~/.ssh/known_hosts has; "
+                f"if the box was reinstalled, remove the old key (ssh-keygen -R {host}) and connect once with `{ssh_cmd}`"
+            )
+        if "SSHException" in names and "known_hosts" in str(e):
+            return f"cannot reach {at}: {host} is not in ~/.ssh/known_hosts; connect once with `{ssh_cmd}` to check and accept its key"
+        if "NoValidConnectionsError" in names or "ConnectionRefusedError" in names or "gaierror" in names:
+            return (
+                f"cannot reach {at}: no ssh server answers at {hostport} ({_short(chain[-1])}); "
+                f"check the address and that sshd runs there (`{ssh_cmd}`)"
+            )
+    if target.transport == "tcp":
+        if any(isinstance(x, ssl.SSLError) for x in chain) or "SSLError" in names:
+            return (
+                f"cannot reach {at}: the TLS handshake failed ({_short(chain[-1])}); "
+                "the engine may not speak TLS on that port (2375 is plain, 2376 TLS) or not trust these certificates: "
+                "check DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (or the context's TLS material)"
+            )
+        if names & {
+            "ConnectionRefusedError",
+            "NewConnectionError",
+            "ConnectTimeoutError",
+            "gaierror",
+            "ConnectTimeout",
+        }:
+            return (
+                f"cannot reach {at}: nothing answers at {hostport} ({_short(chain[-1])}); "
+                "check that the host is up and dockerd listens there (-H tcp://...), or pick another engine "
+                "with --context or DOCKER_HOST"
+            )
+    reason = _short(chain[-1]).split("(")[0].strip().rstrip(":") or _short(chain[-1])
+    fix = START_HINT if local else "check the address, or pick another engine with --context or DOCKER_HOST"
+    return f"cannot reach {at} ({reason}); {fix}"
+
+
+START_HINT = "start Docker (e.g. `sudo systemctl start docker`, or open Docker Desktop) or set DOCKER_HOST"
+_flag_context: list[str | None] = [None]
+
+
+def set_context_flag(name: str | None) -> None:
+    """The global `--context NAME` flag (the CLI's root callback sets it)."""
+    _flag_context[0] = name or None
+
+
+def context_flag() -> str | None:
+    return _flag_context[0]
 
 
 def _short(e: BaseException) -> str:
