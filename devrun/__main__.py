@@ -17,6 +17,9 @@ def main() -> None:
             code = fast_run(sys.argv[1:])
             if code is not None:
                 sys.exit(code)
+        from devrun.engine import keep_paramiko_out_unless_ssh
+
+        keep_paramiko_out_unless_ssh(sys.argv[1:])
         from devrun.cli.main import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
