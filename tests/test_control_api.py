@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import urllib.request
 from pathlib import Path
 
@@ -128,7 +129,7 @@ def test_status_snapshot_and_token_file(running_web, project_name):
     info = client.info
     from devrun.session.endpoint import info_path
 
-    assert info_path(project_name).stat().st_mode & 0o777 == 0o600
+    assert os.stat(info_path(project_name)).st_mode & 0o777 == 0o600
     assert up.of("info", message=f"dashboard: http://127.0.0.1:{info['port']}/?token={info['token']}")
 
 

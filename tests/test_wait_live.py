@@ -40,11 +40,6 @@ def wait_cmd(folder, project: str) -> subprocess.Popen:
     )
 
 
-@pytest.mark.xfail(
-    reason="issue 12, open: a signal's readiness probe can beat the app's handler (wait returned before "
-    "the edit answered in 1 of 5), and the lag after the app answered reached 65 ms for restart",
-    strict=False,
-)
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_wait_returns_once_the_edit_answers(kind, tmp_path, project_name):
     port = free_port()
@@ -71,8 +66,10 @@ def test_wait_returns_once_the_edit_answers(kind, tmp_path, project_name):
             # never before the app answers with the edit
             assert get(port, path) == expect(n), f"edit {n}: wait returned before the app answered"
             lags.append((done_at - (seen_at or done_at)) * 1000)
+        p95 = sorted(lags)[max(0, int(len(lags) * 0.95) - 1)]
         print(
-            f"\n{kind}: wait after the app answered, ms: median {statistics.median(lags):.1f}, max {max(lags):.1f}"
+            f"\n{kind}: wait after the app answered, ms: median {statistics.median(lags):.1f}, "
+            f"p95 {p95:.1f}, max {max(lags):.1f} (load {os.getloadavg()[0]:.1f})"
         )
         assert max(lags) <= 50, lags
 

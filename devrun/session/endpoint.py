@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-from pathlib import Path
-
-from devrun.session.project_lock import lock_path
 
 TYPE_CHECKING = False  # not typing's: importing it costs the fast path several ms
 if TYPE_CHECKING:
@@ -23,16 +20,23 @@ CONFIG_NAMES = ("devrun.yaml", "devrun.yml")
 TOKEN_HEADER = "X-Devrun-Token"
 
 
-def state_dir() -> Path:
-    return lock_path("x").parent
+def state_dir() -> str:
+    """Where `up` keeps its lock, control file and socket (as project_lock's lock_path).
+    Plain strings, not pathlib: importing it costs the fast path more than its answer."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return (
+        os.path.join(runtime, "devrun")
+        if runtime
+        else os.path.join(os.path.expanduser("~"), ".cache", "devrun")
+    )
 
 
-def info_path(project: str) -> Path:
-    return state_dir() / f"{project}.control.json"
+def info_path(project: str) -> str:
+    return os.path.join(state_dir(), f"{project}.control.json")
 
 
 def socket_path(project: str) -> str:
-    path = str(state_dir() / f"{project}.sock")
+    path = os.path.join(state_dir(), f"{project}.sock")
     if len(path.encode()) < 100:  # sun_path holds 108 bytes
         return path
     import hashlib
@@ -41,11 +45,11 @@ def socket_path(project: str) -> str:
     return f"/tmp/devrun-{os.getuid()}-{digest}.sock"
 
 
-def write_info(project: str, info: dict[str, Any]) -> Path:
+def write_info(project: str, info: dict[str, Any]) -> str:
     """Atomically, created 0600 (never readable by others, even for a moment)."""
     path = info_path(project)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f)
@@ -58,14 +62,14 @@ def remove_info(project: str, pid: int) -> None:
     path = info_path(project)
     info = _read(path)
     if info is not None and info.get("pid") == pid:
-        for p in (path, Path(info.get("socket", ""))):
+        for p in (path, info.get("socket", "")):
             try:
-                p.unlink()
+                os.unlink(p)
             except OSError:
                 pass
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def _read(path: str) -> dict[str, Any] | None:
     try:
         with open(path) as f:
             info = json.load(f)
@@ -86,13 +90,16 @@ def _alive(pid: Any) -> bool:
     return True
 
 
-def nearest_config(start: Path | None = None) -> Path | None:
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
+def nearest_config(start: str | None = None) -> str | None:
+    here = os.path.realpath(start or os.getcwd())
+    while True:
         for name in CONFIG_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+            if os.path.isfile(os.path.join(here, name)):
+                return os.path.join(here, name)
+        parent = os.path.dirname(here)
+        if parent == here:
+            return None
+        here = parent
 
 
 def find_running(project: str | None = None, config: str | None = None) -> dict[str, Any] | None:
@@ -101,17 +108,17 @@ def find_running(project: str | None = None, config: str | None = None) -> dict[
     if project:
         info = _read(info_path(project))
         return info if info and _alive(info.get("pid")) else None
-    cfg = Path(config).resolve() if config else nearest_config()
+    cfg = os.path.realpath(config) if config else nearest_config()
     if cfg is None:
         return None
     try:
-        candidates = sorted(state_dir().glob("*.control.json"))
+        candidates = sorted(n for n in os.listdir(state_dir()) if n.endswith(".control.json"))
     except OSError:
         return None
-    for path in candidates:
-        info = _read(path)
+    for name in candidates:
+        info = _read(os.path.join(state_dir(), name))
         # an up started with -p (a name this config does not give) is found only by that name
-        if info and info.get("config") == str(cfg) and info.get("default_name") and _alive(info.get("pid")):
+        if info and info.get("config") == cfg and info.get("default_name") and _alive(info.get("pid")):
             return info
     return None
 

@@ -10,11 +10,11 @@ import signal
 import time
 from pathlib import Path
 
+from devrun.session.endpoint import state_dir
+
 
 def lock_path(project: str) -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "devrun" if runtime else Path.home() / ".cache" / "devrun"
-    return base / f"{project}.lock"
+    return Path(state_dir()) / f"{project}.lock"
 
 
 class ProjectLock:

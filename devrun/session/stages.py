@@ -43,6 +43,7 @@ class RunTrack:
         self.how: str | None = None
         self.hold: ready.Hold | None = None
         self.signalled_at: float | None = None
+        self.kinds: set[str] = set()  # the steps run: sync, exec, signal, restart, rebuild (start)
         self.lines: _Lines | None = None
         self._done = False
 
@@ -76,6 +77,11 @@ class RunTrack:
         self.hold = ready.Hold(where[0] if where else None)
 
     def wait_ready(self, engine: Engine, svc: Any, cid: str) -> tuple[bool, str | None]:
+        if self.kinds == {"sync"}:
+            # files copied into the running app and nothing restarted: it is as ready as it was
+            # (a probe would only hear the app that was already answering)
+            self.how, self.ready_at = "process", time.monotonic()
+            return True, None
         if self.signalled_at is not None and self.lines is not None:
             self.lines.heard(self.service, self.signalled_at)
         how, ok, error = ready.wait_ready(engine, svc, cid, hold=self.hold)

@@ -128,6 +128,8 @@ class Worker:
             error = None
             label = step.label
             try:
+                if track is not None:
+                    track.kinds.add(step.kind)
                 if track is not None and step.kind == "restart" and batch.service in s.containers:
                     track.before_restart(s.engine, svc, s.containers[batch.service])
                 elif track is not None and step.kind == "signal":
@@ -155,6 +157,8 @@ class Worker:
             if label.endswith(STARTED_FRESH):
                 # the sync had to start the stopped app: it runs the new code already
                 started_fresh = True
+                if track is not None:
+                    track.kinds.add("start")
         if track is not None:
             cid = s.containers.get(batch.service)
             if first_error is None and cid is not None:
