@@ -552,3 +552,21 @@ def converge(
         else:
             steps.append(Step("start", service, spec, current.id))
     return steps
+
+
+def start_order(project: Project, only: list[str] | None = None) -> list[str]:
+    """Services in dependency order; with `only`, those plus what they need."""
+    wanted: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in project.services[name].depends_on:
+            visit(dep)
+        wanted.append(name)
+
+    for name in only or sorted(project.services):
+        visit(name)
+    return wanted

@@ -141,8 +141,8 @@ def up_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Build, create and start the services, then stream their logs and apply edits."""
-    from devrun.config.checks import start_order
     from devrun.engine.docker import Engine
+    from devrun.plan import start_order
     from devrun.session import live, project_ops, runner
 
     abort = abort or exit_code_from is not None

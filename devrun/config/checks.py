@@ -11,7 +11,7 @@ from pathlib import Path
 
 from devrun.config.interpolate import parse_env_file
 from devrun.config.model import Project
-from devrun.config.yaml_source import excerpt
+from devrun.config.yaml_source import excerpt, fmt_loc
 from devrun.errors import ConfigError, Problem
 from devrun.watch.rules import split_glob
 
@@ -54,10 +54,8 @@ def check_and_resolve(
     env_sources: list[Path] = []
 
     def add(loc: tuple, msg: str, key: bool = False) -> None:
-        from devrun.config.loader import _fmt
-
         line, col = marks.find(loc, prefer_key=key)
-        problems.append(Problem(marks.file_at(loc, shown), line, col, _fmt(loc), msg))
+        problems.append(Problem(marks.file_at(loc, shown), line, col, fmt_loc(loc), msg))
 
     def risky(loc: tuple, msg: str) -> None:
         if not compose:
@@ -66,11 +64,9 @@ def check_and_resolve(
         if strict:
             add(loc, f"{msg.split('; ')[0]}; refused by --strict (or x-devrun: {{strict: true}})")
             return
-        from devrun.config.loader import _fmt
-
         line, _ = marks.find(loc)
         where = marks.file_at(loc, shown) + (f":{line}" if line else "")
-        note = f"{where}: {_fmt(loc)}: {msg.split('; ')[0]} (as the compose file says)"
+        note = f"{where}: {fmt_loc(loc)}: {msg.split('; ')[0]} (as the compose file says)"
         notes.append(note)
         risks.append(note)
 
@@ -348,21 +344,3 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
             if found:
                 return found
     return None
-
-
-def start_order(project: Project, only: list[str] | None = None) -> list[str]:
-    """Services in dependency order; with `only`, those plus what they need."""
-    wanted: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for dep in project.services[name].depends_on:
-            visit(dep)
-        wanted.append(name)
-
-    for name in only or sorted(project.services):
-        visit(name)
-    return wanted

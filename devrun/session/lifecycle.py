@@ -15,11 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from devrun import plan
-from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
 from devrun.errors import EngineError
 from devrun.output import Printer
-from devrun.plan import ContainerSpec, Health, ImageInfo, Step
+from devrun.plan import ContainerSpec, Health, ImageInfo, Step, start_order
 
 if TYPE_CHECKING:
     from devrun.engine.protocol import Engine

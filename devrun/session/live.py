@@ -13,9 +13,9 @@ import time
 
 from devrun import plan
 from devrun.config import loader
-from devrun.config.checks import start_order
 from devrun.engine.protocol import EngineEvent
 from devrun.errors import ConfigError, DevrunError
+from devrun.plan import start_order
 from devrun.session import lifecycle
 from devrun.session.actions import ChangeBatch, ServiceWorker
 from devrun.session.messages import WatchBatch

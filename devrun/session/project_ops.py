@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from devrun import labels, plan
-from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
 from devrun.errors import DevrunError, EngineError, UsageError
 from devrun.output import Printer
-from devrun.plan import Observed
+from devrun.plan import Observed, start_order
 from devrun.session import lifecycle
 
 if TYPE_CHECKING:

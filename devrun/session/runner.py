@@ -22,11 +22,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from devrun.config.checks import start_order
 from devrun.config.loader import LoadedConfig
 from devrun.engine.protocol import EngineEvent
 from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.output import Printer
+from devrun.plan import start_order
 from devrun.session import lifecycle
 from devrun.session.logstream import LogFollowers
 from devrun.session.messages import (
