@@ -9,12 +9,12 @@ project's container events, and a `ps` that arrives meanwhile waits for it."""
 from __future__ import annotations
 
 import json
-import threading
 import time
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, TextIO
 
+TYPE_CHECKING = False  # not typing's, nor threading or datetime up here: `ps` renders before they matter
 if TYPE_CHECKING:
+    from typing import Any, TextIO
+
     from devrun.engine.protocol import Engine
 
 # container events that change what `ps` shows (not exec_*, archive, attach...)
@@ -27,6 +27,8 @@ def _created(created: str) -> float:
 
 
 def _uptime(started: str) -> float | None:
+    from datetime import datetime
+
     try:
         t = datetime.fromisoformat(
             started[:26].rstrip("Z") + "+00:00" if "." in started else started.replace("Z", "+00:00")
@@ -165,6 +167,8 @@ class PsCache:
     COALESCE = 0.01  # seconds: a burst of events is one read
 
     def __init__(self, engine: Engine, project: Any):
+        import threading
+
         self._engine = engine
         self._project = project  # () -> the project name now (a config reload may change it)
         self._cond = threading.Condition()
