@@ -9,7 +9,6 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from typing import Annotated
 
 import typer
@@ -395,18 +394,6 @@ def tail_lines(value: str) -> str:
     raise UsageError(f"--tail {value}: give a number of lines (0 or more) or 'all'")
 
 
-def _next_running(engine, project: str, service: str, poll: float = 0.25) -> str | None:
-    """The id of the service's container once it runs; None once it has none."""
-    while True:
-        mine = [o for o in engine.project_containers(project) if o.service == service]
-        if not mine:
-            return None
-        running = [o for o in mine if o.state == "running"]
-        if running:
-            return running[0].id
-        time.sleep(poll)
-
-
 def logs_cmd(
     ctx: typer.Context,
     services: ServicesArg = None,
@@ -444,6 +431,7 @@ def logs_cmd(
     """Show the services' logs."""
     from devrun.engine.docker import Engine
     from devrun.output import terminal_safe
+    from devrun.session.logstream import LogStreams
     from devrun.session.project_ops import service_containers
 
     tail = tail_lines(tail)
@@ -462,36 +450,9 @@ def logs_cmd(
         else:
             printer.log(service, stream, line)
 
-    def show(o) -> None:
-        cid: str | None = o.id
-        resume: float | None = None
-        while cid is not None:
-            for stream, line in engine.logs(
-                cid,
-                follow=follow,
-                tail=tail if resume is None else "all",
-                since=start if resume is None else resume,
-                until=end,
-                timestamps=timestamps,
-            ):
-                emit(o.service, stream, line)
-            if not follow or end is not None:
-                return
-            # the engine ends a follow when the container stops: pick it up again
-            # when it (or the container that replaced it) runs, as compose does
-            resume = time.time()
-            cid = _next_running(engine, cfg.name, o.service)
-
-    if not follow:
-        for o in found:
-            show(o)
-        return
-    threads = [threading.Thread(target=show, args=(o,), daemon=True) for o in found]
-    for t in threads:
-        t.start()
+    streams = LogStreams(engine, cfg.name, emit, tail=tail, since=start, until=end, timestamps=timestamps)
     try:
-        while any(t.is_alive() for t in threads):
-            time.sleep(0.2)
+        streams.show([(o.service, o.id) for o in found], follow=follow)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
