@@ -255,8 +255,7 @@ def down_cmd(
 ) -> None:
     """Stop and remove the project's containers and network (volumes stay unless -v)."""
     from devrun.engine.docker import Engine
-    from devrun.session import lifecycle, project_ops
-    from devrun.session.project_lock import stop_running_up
+    from devrun.session import teardown
 
     if rmi not in (None, "local", "all"):
         raise UsageError(f"--rmi {rmi}: give `local` (images devrun built) or `all` (every service's image)")
@@ -285,24 +284,17 @@ def down_cmd(
         printer.warn(
             f"the config has errors ({e.problems[0]}); removing what carries the label of project {name}"
         )
-        engine = Engine.connect()
-        pid = stop_running_up(name, timeout=20)
-        if pid is not None:
-            printer.info(f"stopped the running `devrun up` of {name} (pid {pid})")
-        lifecycle.down_by_labels(engine, name, printer, volumes=volumes)
+        teardown.down_by_name(Engine.connect(), name, printer, volumes=volumes)
         return
-    engine, printer = Engine.connect(), printer_for(g)
-    # a running `devrun up` would see its containers go and recreate them: ask it to stop first
-    grace = max((s.stop_grace_period for s in cfg.project.services.values()), default=10.0)
-    pid = stop_running_up(cfg.name, timeout=(grace if timeout is None else timeout) + 10)
-    if pid is not None:
-        printer.info(f"stopped the running `devrun up` of {cfg.name} (pid {pid})")
-    project_ops.remove_oneoffs(engine, cfg.name, volumes=volumes)
-    if timeout is not None:
-        project_ops.stop_services(engine, cfg, [], timeout)
-    lifecycle.down(engine, cfg, printer, volumes=volumes, remove_orphans=remove_orphans)
-    if rmi:
-        project_ops.remove_images(engine, project_ops.image_refs(cfg, rmi), printer)
+    teardown.down_project(
+        Engine.connect(),
+        cfg,
+        printer_for(g),
+        volumes=volumes,
+        remove_orphans=remove_orphans,
+        timeout=timeout,
+        rmi=rmi,  # type: ignore[arg-type]  # checked above
+    )
 
 
 def _status_filters(status: list[str] | None, filters: list[str] | None) -> set[str]:
