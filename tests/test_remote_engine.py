@@ -112,3 +112,85 @@ def test_doctor_says_which_engine_how_and_the_round_trip(remote_bed, how):
         "context": f"{remote_bed.ssh} (context {remote_bed.context_ssh}, ssh), chosen by --context",
     }[how]
     assert want in line and "round trip" in line and line.endswith(" ms"), line
+
+
+# ---- binds become syncs where the engine does not see the files -------------------
+
+
+class _Sees:
+    def __init__(self, sees: bool):
+        self.where, self.sees, self.asked = "tcp://box:2375", sees, 0
+
+    def sees_host_files(self, folder) -> bool:
+        self.asked += 1
+        return self.sees
+
+
+def _cfg(tmp_project, extra: str = "", volumes: str = '["./src:/app/src", "data:/data"]'):
+    from devrun.config import loader
+
+    folder = tmp_project(
+        "name: adapt\nservices:\n  app:\n    image: busybox:stable\n"
+        f"    volumes: {volumes}\n"
+        "    watch:\n      - path: src\n        action: restart\n"
+        f"volumes:\n  data: {{}}\n{extra}",
+        {"src/a.txt": "a\n"},
+    )
+    return loader.load(str(folder / "devrun.yaml"))
+
+
+def test_project_binds_become_sync_rules_appended(tmp_project):
+    from devrun.session import remote
+
+    cfg = _cfg(tmp_project)
+    out = remote.adapt(cfg, _Sees(False))
+    svc = out.project.services["app"]
+    assert [(m.type, m.target) for m in svc.volumes] == [("volume", "/data")]  # named volumes stay
+    assert svc.watch[0].action == "restart"  # the config's own rule keeps its index
+    (rule,) = svc.watch[1:]
+    assert (rule.action, rule.target, rule.path, rule.initial_sync) == (
+        "sync",
+        "/app/src",
+        [str(cfg.root / "src")],
+        True,
+    )
+    assert cfg.project.services["app"].volumes[0].type == "bind"  # the loaded config is untouched
+    assert remote.adapt(out, _Sees(False)) is out  # adapted once
+
+
+def test_an_engine_that_sees_the_files_keeps_binds_and_mounts_can_be_forced(tmp_project):
+    from devrun.session import remote
+
+    cfg = _cfg(tmp_project)
+    assert remote.adapt(cfg, _Sees(True)) is cfg
+    forced = _cfg(tmp_project, "mounts: sync\n")
+    engine = _Sees(True)
+    assert remote.adapt(forced, engine).project.services["app"].watch[1].action == "sync"
+    assert engine.asked == 0  # forced: no check
+    bound = _cfg(tmp_project, "mounts: bind\n")
+    assert remote.adapt(bound, _Sees(False)) is bound
+
+
+def test_binds_outside_the_project_are_one_error_naming_each(tmp_project, tmp_path_factory):
+    from devrun.session import remote
+
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    cfg = _cfg(
+        tmp_project,
+        extra=f"allow_host_paths: ['{elsewhere}']\n",
+        volumes=f'["./src:/app/src", "{elsewhere}:/a", "{elsewhere}:/b:ro"]',
+    )
+    with pytest.raises(EngineError) as e:
+        remote.adapt(cfg, _Sees(False))
+    lines = e.value.lines()
+    assert len(lines) == 2 and all(str(elsewhere) in x and "outside the project" in x for x in lines)
+    assert ":/a is" in lines[0] and ":/b is" in lines[1]
+
+
+def test_x_devrun_mounts_in_a_compose_file(tmp_path):
+    from devrun.config import loader
+
+    (tmp_path / "compose.yaml").write_text(
+        "x-devrun:\n  mounts: sync\nservices:\n  app:\n    image: busybox:stable\n"
+    )
+    assert loader.load(str(tmp_path / "compose.yaml")).project.mounts == "sync"

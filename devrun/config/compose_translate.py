@@ -229,7 +229,7 @@ def _joined(first: Any, second: Any) -> PosList:
 
 
 # devrun's own extras a compose file may carry under `x-devrun` (compose ignores x- keys)
-DEVRUN_TOP = ("strict", "poll")
+DEVRUN_TOP = ("strict", "poll", "mounts")
 DEVRUN_SERVICE = ("restart_mode", "debounce", "watch")
 DEVRUN_RULE = ("action", "signal", "exec", "debounce")
 

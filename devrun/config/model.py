@@ -381,6 +381,8 @@ class Project(Strict):
     configs: Annotated[dict[str, FileSource], BeforeValidator(_named)] = Field(default_factory=dict)
     # force polling for file systems without change events (network mounts, WSL /mnt)
     poll: bool = False
+    # project folders on an engine that does not see them: bind-mounted, synced, or decided by a check
+    mounts: Literal["bind", "sync", "auto"] = "auto"
     # opt-ins for what devrun refuses by default
     allow_host_paths: list[str] = Field(default_factory=list)
     allow_privileged: bool = False

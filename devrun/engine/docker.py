@@ -71,6 +71,13 @@ class Engine(Images, Streams):
         engine.target = target
         return engine
 
+    def sees_host_files(self, folder) -> bool:
+        """Whether this engine's containers see `folder` of this machine through a
+        bind mount (a check, cached per engine and folder: engine/select.py)."""
+        from devrun.engine.select import sees_host_files
+
+        return sees_host_files(self.client, folder)
+
     def versions(self) -> tuple[str, str]:
         """(engine version, API version), e.g. ('20.10.24', '1.41')."""
         with translate("engine version"):

@@ -16,7 +16,7 @@ from devrun.config import loader
 from devrun.engine.protocol import EngineEvent
 from devrun.errors import ConfigError, DevrunError
 from devrun.plan import start_order
-from devrun.session import lifecycle
+from devrun.session import lifecycle, remote
 from devrun.session.actions import ChangeBatch, ServiceWorker
 from devrun.session.messages import WatchBatch
 from devrun.session.reconcile import (
@@ -239,6 +239,7 @@ class LiveReload(Worker):
             return
         services = start_order(new.project)
         try:
+            new = remote.adapt(new, s.engine)  # binds as syncs where the engine does not see them
             lifecycle.check_clashes(s.engine, new, services)
             # before anything is stopped: a taken port must not cost the running container
             lifecycle.check_ports(s.engine, new, services)

@@ -389,6 +389,9 @@ def up(
         from devrun.engine.docker import Engine as DockerEngine
 
         engine = DockerEngine.connect()
+    from devrun.session import remote
+
+    cfg = remote.adapt(cfg, engine, printer)
     order = start_order(cfg.project, services or None)
     printer.set_services(order)
     with ProjectLock(cfg.name):
