@@ -249,3 +249,18 @@ def test_json_body_must_be_an_object(running_web):
     assert status == 403  # no JSON content type
     status, answer = client.request("POST", "/api/restart", {"services": "web"})
     assert status == 400 and json.dumps(answer)
+
+
+def test_the_first_log_lines_are_in_the_recent_past(running_web):
+    """The control server starts once `up` is ready; what was printed before
+    (the app's first line) is replayed to a stream that asks for the recent past."""
+    up, _port, client = running_web
+    first = up.of("log", service="web")[0]["line"]
+    stream = client.stream("/api/events?recent=1&tail=50")
+    lines = []
+    for ev in stream:
+        if ev["event"] == "log":
+            lines.append(ev["line"])
+        if first in lines or len(lines) > 50:
+            break
+    assert first in lines, (first, lines)

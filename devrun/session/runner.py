@@ -14,6 +14,7 @@ and may call `session.restart_service(service)`, which picks process mode
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 import signal
@@ -97,6 +98,9 @@ class Session:
         self.container_listeners: list[Callable[[EngineEvent], None]] = []
         # called off the loop when a stop begins: they end in-flight work first
         self.before_stop: list[Callable[[], None]] = []
+        # the events printed before anything serves them (the control server starts once up is
+        # ready): it replays them, so a service's first log lines are not lost to the dashboard
+        self.early_events: collections.deque[dict[str, Any]] = collections.deque(maxlen=1000)
         self.handlers: dict[type, Callable[[Any], None]] = {
             EngineEvent: self._on_engine_event,
             ExpectStop: self._on_expect_stop,
@@ -397,6 +401,8 @@ def up(
     with ProjectLock(cfg.name):
         since = time.time()
         session = Session(cfg, engine, printer, order)
+        if not detach:
+            printer.listeners = [*printer.listeners, session.early_events.append]
         session.stop_timeout = stop_timeout
         started: dict[str, str] = {}
 

@@ -67,7 +67,12 @@ class Steer:
 
     def install(self) -> None:
         s = self.session
-        s.printer.listeners.append(self._on_printed)
+        early = s.early_events
+        # one assignment: from here on every event comes to _on_printed, none to the early buffer
+        s.printer.listeners = [*(fn for fn in s.printer.listeners if fn != early.append), self._on_printed]
+        for ev in list(early):
+            self.hub.publish(ev)
+        early.clear()
         s.on(Observed, self._on_observed)
         s.on(ControlRequest, self._on_control)
         s.on(BarrierReached, self._on_barrier)
