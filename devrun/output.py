@@ -398,7 +398,10 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
         case "action_finished":
             took = f.get("took") or f"{f.get('duration_ms', 0)} ms"
             if f.get("ok", True):
-                return f"{f['service']}: {f['action']} done in {took} ({_paths(f)})"
+                # a control request (a key, the dashboard, `devrun restart`) has no paths
+                return f"{f['service']}: {f['action']} done in {took}" + (
+                    f" ({_paths(f)})" if f.get("paths") else ""
+                )
             return (
                 f"{f['service']}: {f['action']} failed after {took} ({_paths(f)}): {f.get('error')}; "
                 "fix it and save again"

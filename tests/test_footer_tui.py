@@ -42,7 +42,18 @@ class Tmux:
         cmd = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "devrun", "up", "-p", project, *args])
         env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR",)}
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.name, "-x", "110", "-y", "30", f"{cmd}; sleep 600"],
+            [
+                "tmux",
+                "new-session",
+                "-d",
+                "-s",
+                self.name,
+                "-x",
+                "110",
+                "-y",
+                "30",
+                f"{cmd}; echo devrun-exited-$?; sleep 600",
+            ],
             cwd=folder,
             env={**env, "TERM": "xterm-256color"},
             check=True,
@@ -61,7 +72,7 @@ class Tmux:
     def close(self) -> None:
         self.press("C-c")
         try:
-            wait_until(lambda: "web stopped" in self.screen(), 30, what="up to stop")
+            wait_until(lambda: "devrun-exited-130" in self.screen(), 30, what="up to stop on Ctrl-C")
         finally:
             subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
             from tests.conftest import devrun
@@ -99,19 +110,25 @@ def test_footer_keys_pause_and_restart(tmp_path, project_name):
         wait_until(lambda: "signal SIGHUP" in term.lines()[-2], 10, what="the signal in the footer")
         CAPTURE.parent.mkdir(parents=True, exist_ok=True)
         CAPTURE.write_text("\n".join([x for x in term.lines() if "token=" not in x][-8:]) + "\n")
+
+        term.press("s")  # sync all: the whole tree brought level
+        wait_until(lambda: "sync" in term.lines()[-2], 20, what="the sync in the footer")
+        term.press("?")
+        wait_until(lambda: term.lines()[-1].startswith("r: restart a service"), 10, what="the help line")
     finally:
         term.close()
     assert KEYS_LINE not in term.screen()  # the footer is gone at the end
 
 
-def test_no_footer_with_no_tui(tmp_path, project_name):
+@pytest.mark.parametrize("flag", ["--no-tui", "--json"])
+def test_no_footer_with_no_tui_or_json(tmp_path, project_name, flag):
     port = free_port()
     web_project(tmp_path, port)
-    term = Tmux(tmp_path, project_name, "--no-tui")
+    term = Tmux(tmp_path, project_name, flag)
     try:
-        wait_until(lambda: "ready: web" in term.screen(), 90, what="ready")
+        wait_until(lambda: "ready" in term.screen() and get(port, "/handler") == "h0", 90, what="ready")
         time.sleep(0.5)
         assert KEYS_LINE not in term.screen()
-        assert term.lines()[-1].startswith("devrun |")
+        assert term.lines()[-1].startswith("devrun |" if flag == "--no-tui" else "{")
     finally:
         term.close()
