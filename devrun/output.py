@@ -294,7 +294,9 @@ class Printer:
         if fields.get("ok", True):
             ready_ms = fields.get("edit_to_ready_ms")
             took = f"{finished.get('duration_ms', 0)} ms" + (
-                f", ready {ready_ms} ms after the save" if ready_ms else ""
+                f", ready {ready_ms} ms after the {'save' if finished.get('paths') else 'request'}"
+                if ready_ms
+                else ""
             )
             return {**finished, "took": took}
         return {**finished, "ok": False, "error": fields.get("error") or "the app did not come back"}
