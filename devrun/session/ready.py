@@ -6,7 +6,8 @@ is a failed restart).
 The port is probed on the container's own address (the host port's proxy
 accepts even while the app is down), with a `HEAD /` request marked
 `User-Agent: devrun-ready`; any answer, even a close or silence, is one, but
-not a reset (an app going away). Before a
+a reset (an app going away) only once resets went on for a second (a server
+that closes without reading resets every probe). Before a
 process restart, `hold` opens a connection to the old app: once the old app
 is gone that connection closes, so the old app can never pass for the new."""
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 PROBE = b"HEAD / HTTP/1.0\r\nUser-Agent: devrun-ready\r\n\r\n"
 STEP = 0.005  # seconds between probes
+RESETS = 1.0  # seconds of nothing but resets after which a reset counts as an answer
 SETTLE = 0.5  # seconds a restarted process with no port or healthcheck must keep running
 
 
@@ -55,19 +57,25 @@ def targets(engine: Engine, svc: Any, cid: str, fresh: bool = False) -> list[tup
     return [("127.0.0.1" if p.host_ip in ("0.0.0.0", "", "::") else p.host_ip, p.published)] if p else []
 
 
-def answers(addr: tuple[str, int], timeout: float = 1.0) -> bool:
+def answers(addr: tuple[str, int], timeout: float = 1.0) -> bool | None:
+    """True: answered (bytes, a close, or silence after accepting); False: not
+    accepted; None: reset (the old app going away, its listening socket
+    resetting what it still held, or a server that closes without reading)."""
     try:
-        with socket.create_connection(addr, timeout=timeout) as s:
-            s.sendall(PROBE)
-            try:
-                s.recv(1)
-            except TimeoutError:
-                pass  # accepted and silent: a server that waits for its own protocol
-            except OSError:
-                return False  # reset: the old app going away (its listening socket closing), not an answer
-            return True
+        s = socket.create_connection(addr, timeout=timeout)
+    except ConnectionResetError:
+        return None  # accepted, then reset before the connect returned
     except OSError:
         return False
+    with s:
+        try:
+            s.sendall(PROBE)
+            s.recv(1)
+        except TimeoutError:
+            pass  # accepted and silent: a server that waits for its own protocol
+        except OSError:
+            return None
+        return True
 
 
 class Hold:
@@ -126,7 +134,17 @@ def wait_ready(
         if hold is not None and not hold.gone(max(0.0, deadline - time.monotonic())):
             return "port", False, "the old process did not end"
         with _Watch(engine, svc, cid, where[0]) as watch:
-            while not answers(watch.where, timeout=max(0.1, min(1.0, deadline - time.monotonic()))):
+            resets_since = None
+            while True:
+                got = answers(watch.where, timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+                if got is None:  # reset: an app going away, or one that always closes unread
+                    resets_since = resets_since or time.monotonic()
+                    if time.monotonic() - resets_since > RESETS:
+                        break
+                else:
+                    resets_since = None
+                if got:
+                    break
                 if watch.stopped:
                     return "port", False, _stopped(engine, cid)
                 if time.monotonic() > deadline:
