@@ -86,7 +86,7 @@ def test_missing_dockerfile_and_bind_source_are_filed_under_their_checks(docker_
     )
     r = devrun("doctor", cwd=folder)
     assert r.returncode == 1
-    assert "no Dockerfile in" in lines_of(r.stdout, "FAIL", "image")[0]
+    assert "this Dockerfile is not in the build context" in lines_of(r.stdout, "FAIL", "image")[0]
     assert "bind source does not exist" in lines_of(r.stdout, "FAIL", "bind")[0]
     assert lines_of(r.stdout, "ok", "engine"), "machine checks still run"
 

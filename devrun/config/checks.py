@@ -1,6 +1,9 @@
 """Rules that span fields, and resolution of paths against the project folder.
 
-All problems are collected (not just the first) so one run shows them all."""
+`resolve()` returns a new model: paths made absolute, env_file values merged
+into `environment`, defaults that depend on other fields filled in. Each
+concern is one small method of `_Checks`; all problems are collected (not
+just the first), so one run shows them all."""
 
 from __future__ import annotations
 
@@ -21,6 +24,13 @@ SYNC_ACTIONS = {"sync", "sync+restart", "sync+exec"}
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 
 
+def absolute(path: str, root: Path) -> Path:
+    """The one path rule: `~` expanded, relative to the project folder,
+    normalised (symlinks kept: callers that need the real path resolve it)."""
+    p = Path(os.path.expanduser(path))
+    return Path(os.path.normpath(p if p.is_absolute() else root / p))
+
+
 def _is_within(path: Path, folder: Path) -> bool:
     try:
         path.relative_to(folder)
@@ -29,7 +39,7 @@ def _is_within(path: Path, folder: Path) -> bool:
         return False
 
 
-def check_and_resolve(
+def resolve(
     project: Project,
     marks,
     shown: str,
@@ -40,262 +50,295 @@ def check_and_resolve(
     notes: list[str] | None = None,
     risks: list[str] | None = None,
     strict: bool = False,
-) -> list[Path]:
-    """Check cross-field rules; make relative paths absolute; merge env_file
-    values into environment. Returns the env files (for hot reload).
+) -> tuple[Project, list[Path]]:
+    """Check the rules that span fields and return the resolved model (a new
+    one; `project` is left as it was) and the env files read (for hot reload).
     `compose`: the project came from compose files, so compose's meaning holds
     where devrun.yaml is stricter: a missing bind source or watch path is
     created or waited for, and host paths and privileges are the team's written
     decision, so they become `notes` (warnings, also in `risks`) instead of
     problems; `strict` (--strict, x-devrun: {strict: true}) refuses them."""
-    notes = [] if notes is None else notes
-    risks = [] if risks is None else risks
-    problems: list[Problem] = []
-    env_sources: list[Path] = []
+    c = _Checks(project.model_copy(deep=True), marks, shown, root, env, compose, strict)
+    c.run()
+    if notes is not None:
+        notes += c.notes
+    if risks is not None:
+        risks += c.risks
+    if c.problems:
+        c.problems.sort(key=lambda p: (p.file, p.line or 0, p.col or 0))
+        raise ConfigError(c.problems)
+    return c.project, c.env_sources
 
-    def add(loc: tuple, msg: str, key: bool = False) -> None:
-        line, col = marks.find(loc, prefer_key=key)
-        problems.append(Problem(marks.file_at(loc, shown), line, col, fmt_loc(loc), msg))
 
-    def risky(loc: tuple, msg: str) -> None:
-        if not compose:
-            add(loc, msg)
+class _Checks:
+    def __init__(self, project: Project, marks, shown: str, root: Path, env, compose: bool, strict: bool):
+        self.project, self.marks, self.shown, self.env = project, marks, shown, env
+        self.compose, self.strict = compose, strict
+        self.root = root.resolve()
+        self.home = Path.home().resolve()
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.risks: list[str] = []
+        self.env_sources: list[Path] = []
+        allowed = [absolute(p, self.root) for p in project.allow_host_paths]
+        # both spellings: /var/run/docker.sock is /run/docker.sock once symlinks resolve
+        self.allowed = [*set(allowed), *{p.resolve() for p in allowed}]
+        self.names = set(project.services)
+        self.published: dict[tuple[str, int], str] = {}
+
+    # ---- reporting ----------------------------------------------------------------
+
+    def add(self, loc: tuple, msg: str, key: bool = False) -> None:
+        line, col = self.marks.find(loc, prefer_key=key)
+        self.problems.append(Problem(self.marks.file_at(loc, self.shown), line, col, fmt_loc(loc), msg))
+
+    def risky(self, loc: tuple, msg: str) -> None:
+        """A host path or a privilege: an error in devrun.yaml (without its
+        opt-in), a warning from a compose file, an error again with --strict."""
+        if not self.compose:
+            self.add(loc, msg)
             return
-        if strict:
-            add(loc, f"{msg.split('; ')[0]}; refused by --strict (or x-devrun: {{strict: true}})")
+        if self.strict:
+            self.add(loc, f"{msg.split('; ')[0]}; refused by --strict (or x-devrun: {{strict: true}})")
             return
-        line, _ = marks.find(loc)
-        where = marks.file_at(loc, shown) + (f":{line}" if line else "")
+        line, _ = self.marks.find(loc)
+        where = self.marks.file_at(loc, self.shown) + (f":{line}" if line else "")
         note = f"{where}: {fmt_loc(loc)}: {msg.split('; ')[0]} (as the compose file says)"
-        notes.append(note)
-        risks.append(note)
+        self.notes.append(note)
+        self.risks.append(note)
 
-    root = root.resolve()
-    home = Path.home().resolve()
-    allowed = [Path(os.path.expanduser(p)) for p in project.allow_host_paths]
-    allowed = [(p if p.is_absolute() else root / p) for p in allowed]
-    # both spellings: /var/run/docker.sock is /run/docker.sock once symlinks resolve
-    allowed = [*{Path(os.path.normpath(p)) for p in allowed}, *{p.resolve() for p in allowed}]
-
-    def host_path_refusal(p: Path) -> str | None:
+    def host_path_refusal(self, p: Path) -> str | None:
         """Why a host path may not be used without an opt-in, or None."""
-        if any(p == a or _is_within(p, a) for a in allowed):
+        if any(p == a or _is_within(p, a) for a in self.allowed):
             return None
         if str(p) in DOCKER_SOCKETS or p.name == "docker.sock":
             return "mounting the Docker socket gives the container control of the host"
         if p == Path("/"):
             return "mounting / exposes the whole host"
-        if p == home:
+        if p == self.home:
             return "mounting your home folder exposes your keys and credentials"
-        if not _is_within(p, root):
-            return f"the path is outside the project folder {root}"
+        if not _is_within(p, self.root):
+            return f"the path is outside the project folder {self.root}"
         return None
 
-    for kind in ("secrets", "configs"):
-        for fname, spec in getattr(project, kind).items():
-            if spec.file:
-                p = Path(os.path.expanduser(spec.file))
-                spec.file = str(p if p.is_absolute() else (root / p).resolve())
-            elif spec.environment:
-                spec._env_value = env.get(spec.environment)  # written into the container, never shown
-            elif not (spec.environment or spec.content is not None or spec.external):
-                add((kind, fname), "give `file`, `environment`, `content` or `external: true`", key=True)
+    # ---- the pass -----------------------------------------------------------------
 
-    for vname in project.volumes:
-        if not NAME_RE.match(vname):
-            add(
-                ("volumes", vname),
-                f"volume name '{excerpt(vname)}' may use letters, digits, '_', '.', '-'",
-                key=True,
+    def run(self) -> None:
+        self.file_sources()
+        self.volume_names()
+        for sname, svc in self.project.services.items():
+            base = ("services", sname)
+            self.service_basics(base, sname, svc)
+            self.build(base, svc)
+            self.depends_on(base, sname, svc)
+            self.environment(base, svc)
+            self.ports(base, sname, svc)
+            self.mounts(base, svc)
+            _file_refs(self.project, svc, base, self.add)
+            self.privileges(base, svc)
+            for r, rule in enumerate(svc.watch):
+                self.watch_rule((*base, "watch", r), svc, rule)
+        cycle = _find_cycle({s: list(v.depends_on) for s, v in self.project.services.items()})
+        if cycle:
+            self.add(
+                ("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(map(excerpt, cycle))
             )
 
-    names = set(project.services)
-    published: dict[tuple[str, int], str] = {}
-    for sname, svc in project.services.items():
-        base = ("services", sname)
+    def file_sources(self) -> None:
+        """Top-level secrets and configs: a file (made absolute), a variable, content or external."""
+        for kind in ("secrets", "configs"):
+            for fname, spec in getattr(self.project, kind).items():
+                if spec.file:
+                    spec.file = str(absolute(spec.file, self.root).resolve())
+                elif spec.environment:
+                    spec._env_value = self.env.get(
+                        spec.environment
+                    )  # written into the container, never shown
+                elif not (spec.environment or spec.content is not None or spec.external):
+                    self.add(
+                        (kind, fname), "give `file`, `environment`, `content` or `external: true`", key=True
+                    )
+
+    def volume_names(self) -> None:
+        for vname in self.project.volumes:
+            if not NAME_RE.match(vname):
+                self.add(
+                    ("volumes", vname),
+                    f"volume name '{excerpt(vname)}' may use letters, digits, '_', '.', '-'",
+                    key=True,
+                )
+
+    def service_basics(self, base: tuple, sname: str, svc) -> None:
         if not NAME_RE.match(sname):
-            add(
+            self.add(
                 base,
                 f"service name '{excerpt(sname)}' may use letters, digits, '_', '.', '-' and must start with a letter or digit",
                 key=True,
             )
         if not svc.image and not svc.build:
-            add(base, "needs `image` or `build`", key=True)
-        if svc.build:
-            ctx = Path(os.path.expanduser(svc.build.context))
-            ctx = (ctx if ctx.is_absolute() else root / ctx).resolve()
-            svc.build.context = str(ctx)
-            # the engine would be sent the whole tree: refuse / and home like mounts
-            why = host_path_refusal(ctx) if ctx in (Path("/"), home) else None
-            if why:
-                add(
-                    (*base, "build", "context"),
-                    f"{why} to the build; list it under allow_host_paths to allow it",
-                )
-            elif not ctx.is_dir():
-                add((*base, "build", "context"), "the build context is not a folder")
-            elif not (ctx / svc.build.dockerfile).is_file():
-                add((*base, "build", "dockerfile"), "this Dockerfile is not in the build context")
-            # a build arg without a value takes the shell's; unset, compose leaves it out
-            svc.build.args = {
-                k: (v if v is not None else env.get(k))
-                for k, v in svc.build.args.items()
-                if v is not None or k in env
-            }
+            self.add(base, "needs `image` or `build`", key=True)
+
+    def build(self, base: tuple, svc) -> None:
+        if not svc.build:
+            return
+        ctx = absolute(svc.build.context, self.root).resolve()
+        svc.build.context = str(ctx)
+        # the engine would be sent the whole tree: refuse / and home like mounts
+        why = self.host_path_refusal(ctx) if ctx in (Path("/"), self.home) else None
+        if why:
+            self.add(
+                (*base, "build", "context"),
+                f"{why} to the build; list it under allow_host_paths to allow it",
+            )
+        elif not ctx.is_dir():
+            self.add((*base, "build", "context"), "the build context is not a folder")
+        elif not (ctx / svc.build.dockerfile).is_file():
+            self.add((*base, "build", "dockerfile"), "this Dockerfile is not in the build context")
+        # a build arg without a value takes the shell's; unset, compose leaves it out
+        svc.build.args = {
+            k: (v if v is not None else self.env.get(k))
+            for k, v in svc.build.args.items()
+            if v is not None or k in self.env
+        }
+
+    def depends_on(self, base: tuple, sname: str, svc) -> None:
         # an optional dependency that is not in the project is left out, as compose does
-        svc.depends_on = {d: v for d, v in svc.depends_on.items() if d in names or v.required}
+        svc.depends_on = {d: v for d, v in svc.depends_on.items() if d in self.names or v.required}
         for dep in svc.depends_on:
-            if dep not in names:
-                add(
+            if dep not in self.names:
+                self.add(
                     (*base, "depends_on", dep),
-                    f"'{excerpt(dep)}' is not a service{_near(dep, names)}",
+                    f"'{excerpt(dep)}' is not a service{_near(dep, self.names)}",
                     key=True,
                 )
             elif dep == sname:
-                add((*base, "depends_on", dep), "a service cannot depend on itself", key=True)
+                self.add((*base, "depends_on", dep), "a service cannot depend on itself", key=True)
 
-        # env_file values sit under environment; environment wins, as in compose
+    def environment(self, base: tuple, svc) -> None:
+        """env_file values sit under environment; environment wins, as in compose."""
         file_env: dict[str, str] = {}
         for i, ef in enumerate(svc.env_file):
-            p = Path(os.path.expanduser(ef.path))
-            p = (p if p.is_absolute() else root / p).resolve()
-            env_sources.append(p)
+            p = absolute(ef.path, self.root).resolve()
+            self.env_sources.append(p)
             if not p.is_file():
                 if ef.required:
-                    add((*base, "env_file", i), "env file not found")
+                    self.add((*base, "env_file", i), "env file not found")
                 continue
-            values, bad = parse_env_file(p, env)
+            values, bad = parse_env_file(p, self.env)
             for ln, msg in bad:
-                problems.append(Problem(os.path.relpath(p), ln, 1, "", msg))
+                self.problems.append(Problem(os.path.relpath(p), ln, 1, "", msg))
             file_env.update(values)
         merged = dict(file_env)
         for k, v in svc.environment.items():
             if v is None:
-                if k in env:
-                    merged[k] = env[k]
+                if k in self.env:
+                    merged[k] = self.env[k]
             else:
                 merged[k] = v
         svc.environment = merged
 
+    def ports(self, base: tuple, sname: str, svc) -> None:
         for i, port in enumerate(svc.ports):
             if port.published is None:
                 continue
             key = (port.protocol, port.published)
-            other = published.get(key)
+            other = self.published.get(key)
             if other:
-                add(
-                    (*base, "ports", i),
-                    f"this host port is already published by {other}",
-                )
-            published[key] = f"services.{sname}.ports"
+                self.add((*base, "ports", i), f"this host port is already published by {other}")
+            self.published[key] = f"services.{sname}.ports"
 
+    def mounts(self, base: tuple, svc) -> None:
         for i, m in enumerate(svc.volumes):
             loc = (*base, "volumes", i)
             if m.type == "bind":
                 if not m.source:
-                    add(loc, "a bind mount needs a source")
+                    self.add(loc, "a bind mount needs a source")
                     continue
-                p = Path(os.path.expanduser(m.source))
-                p = (p if p.is_absolute() else root / p).absolute()
-                p = Path(os.path.normpath(p))
-                real = p.resolve()
-                why = host_path_refusal(real) or host_path_refusal(p)
+                p = absolute(m.source, self.root)
+                why = self.host_path_refusal(p.resolve()) or self.host_path_refusal(p)
                 if why:
-                    risky(loc, f"{why}; list it under allow_host_paths to allow it")
-                if not p.exists() and not compose and not why:
-                    add(loc, "bind source does not exist; create it or fix the path")
+                    self.risky(loc, f"{why}; list it under allow_host_paths to allow it")
+                if not p.exists() and not self.compose and not why:
+                    self.add(loc, "bind source does not exist; create it or fix the path")
                 m.source = str(p)
-            elif m.source and m.source not in project.volumes:
-                add(
+            elif m.source and m.source not in self.project.volumes:
+                self.add(
                     loc,
-                    f"the named volume is not declared under top-level `volumes:`{_near(m.source, set(project.volumes))}",
+                    f"the named volume is not declared under top-level `volumes:`{_near(m.source, set(self.project.volumes))}",
                 )
 
-        _file_refs(project, svc, base, add)
-
-        if svc.privileged and not project.allow_privileged:
-            risky(
+    def privileges(self, base: tuple, svc) -> None:
+        p = self.project
+        if svc.privileged and not p.allow_privileged:
+            self.risky(
                 (*base, "privileged"),
                 "privileged containers can take over the host; set allow_privileged: true at the top level to allow it",
             )
-        if svc.cap_add and not project.allow_cap_add:
-            risky(
+        if svc.cap_add and not p.allow_cap_add:
+            self.risky(
                 (*base, "cap_add"),
                 "added capabilities widen what the container can do to the host; set allow_cap_add: true to allow it",
             )
-        if svc.devices and not project.allow_privileged:
-            risky(
+        if svc.devices and not p.allow_privileged:
+            self.risky(
                 (*base, "devices"),
                 "devices give the container the host's hardware; set allow_privileged: true to allow it",
             )
         unconfined = [
             o for o in svc.security_opt if "unconfined" in o or o.replace("=", ":") == "label:disable"
         ]
-        if unconfined and not project.allow_privileged:
-            risky(
+        if unconfined and not p.allow_privileged:
+            self.risky(
                 (*base, "security_opt"),
                 "an entry lifts the container's confinement; set allow_privileged: true to allow it",
             )
-        if svc.network_mode == "host" and not project.allow_host_network:
-            risky(
+        if svc.network_mode == "host" and not p.allow_host_network:
+            self.risky(
                 (*base, "network_mode"),
                 "host networking exposes every port of the container; set allow_host_network: true to allow it",
             )
 
-        for r, rule in enumerate(svc.watch):
-            rloc = (*base, "watch", r)
-            if rule.signal and rule.action != "signal":
-                add((*rloc, "signal"), f"`signal` only applies to action signal, not {rule.action}")
-            if rule.action == "signal" and not rule.signal:
-                rule.signal = "SIGHUP"
-            if rule.action == "rebuild" and not svc.build:
-                # as compose refuses it: without `build:` a rebuild would silently do nothing
-                add(
-                    (*rloc, "action"),
-                    "action rebuild needs `build:` on the service (an image is not rebuilt); add `build:` or use restart",
-                )
-            if rule.action in EXEC_ACTIONS and not rule.exec:
-                add(rloc, f"action {rule.action} needs `exec` (the command to run)")
-            if rule.exec and rule.action not in EXEC_ACTIONS:
-                add((*rloc, "exec"), f"`exec` only applies to actions exec and sync+exec, not {rule.action}")
-            if rule.action in SYNC_ACTIONS:
-                if not rule.target:
-                    add(rloc, f"action {rule.action} needs `target` (the container path to sync into)")
-                elif not rule.target.startswith("/") or ".." in Path(rule.target).parts:
-                    add(
-                        (*rloc, "target"),
-                        "the target must be an absolute container path without '..'",
-                    )
-            elif rule.target:
-                add((*rloc, "target"), f"`target` only applies to sync actions, not {rule.action}")
-            resolved = []
-            for j, pat in enumerate(rule.path):
-                ploc = (
-                    (*rloc, "path", j)
-                    if len(rule.path) > 1 or (*rloc, "path", j) in marks.values
-                    else (*rloc, "path")
-                )
-                p = Path(os.path.expanduser(pat))
-                full = os.path.normpath(p if p.is_absolute() else root / p)
-                if not _is_within(Path(full), root) and not any(_is_within(Path(full), a) for a in allowed):
-                    add(ploc, f"the watch path is outside the project folder {root}")
-                    continue
-                if glob.has_magic(full):
-                    if not glob.glob(full, recursive=True) and not os.path.isdir(split_glob(full)[0]):
-                        add(ploc, "the watch path matches nothing")
-                elif not os.path.exists(full) and not compose:
-                    add(ploc, "the watch path does not exist; create it or fix the path")
-                resolved.append(full)
-            rule.path = resolved
-
-    cycle = _find_cycle({s: list(v.depends_on) for s, v in project.services.items()})
-    if cycle:
-        add(("services", cycle[0], "depends_on"), "dependency cycle: " + " -> ".join(map(excerpt, cycle)))
-
-    if problems:
-        problems.sort(key=lambda p: (p.file, p.line or 0, p.col or 0))
-        raise ConfigError(problems)
-    return env_sources
+    def watch_rule(self, rloc: tuple, svc, rule) -> None:
+        add = self.add
+        if rule.signal and rule.action != "signal":
+            add((*rloc, "signal"), f"`signal` only applies to action signal, not {rule.action}")
+        if rule.action == "signal" and not rule.signal:
+            rule.signal = "SIGHUP"
+        if rule.action == "rebuild" and not svc.build:
+            # as compose refuses it: without `build:` a rebuild would silently do nothing
+            add(
+                (*rloc, "action"),
+                "action rebuild needs `build:` on the service (an image is not rebuilt); add `build:` or use restart",
+            )
+        if rule.action in EXEC_ACTIONS and not rule.exec:
+            add(rloc, f"action {rule.action} needs `exec` (the command to run)")
+        if rule.exec and rule.action not in EXEC_ACTIONS:
+            add((*rloc, "exec"), f"`exec` only applies to actions exec and sync+exec, not {rule.action}")
+        if rule.action in SYNC_ACTIONS:
+            if not rule.target:
+                add(rloc, f"action {rule.action} needs `target` (the container path to sync into)")
+            elif not rule.target.startswith("/") or ".." in Path(rule.target).parts:
+                add((*rloc, "target"), "the target must be an absolute container path without '..'")
+        elif rule.target:
+            add((*rloc, "target"), f"`target` only applies to sync actions, not {rule.action}")
+        resolved = []
+        for j, pat in enumerate(rule.path):
+            ploc = (
+                (*rloc, "path", j)
+                if len(rule.path) > 1 or (*rloc, "path", j) in self.marks.values
+                else (*rloc, "path")
+            )
+            full = absolute(pat, self.root)
+            if not _is_within(full, self.root) and not any(_is_within(full, a) for a in self.allowed):
+                add(ploc, f"the watch path is outside the project folder {self.root}")
+                continue
+            if glob.has_magic(str(full)):
+                if not glob.glob(str(full), recursive=True) and not os.path.isdir(split_glob(str(full))[0]):
+                    add(ploc, "the watch path matches nothing")
+            elif not full.exists() and not self.compose:
+                add(ploc, "the watch path does not exist; create it or fix the path")
+            resolved.append(str(full))
+        rule.path = resolved
 
 
 def _file_refs(project: Project, svc, base: tuple, add) -> None:

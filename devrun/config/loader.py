@@ -333,7 +333,7 @@ def validate(
     project, cuts = _validated(data, marks, shown, problems)
     if project is None:
         raise ConfigError(_in_order(problems))
-    from devrun.config.checks import check_and_resolve  # cross-field rules live apart: they are long
+    from devrun.config.checks import resolve  # cross-field rules live apart: they are long
 
     try:
         _check_project_name(project_name, project.name, marks, shown)
@@ -343,7 +343,7 @@ def validate(
     notes: list[str] = []
     risks: list[str] = []
     try:
-        extra_sources = check_and_resolve(
+        project, extra_sources = resolve(
             project, marks, shown, root, env, compose=compose, notes=notes, risks=risks, strict=strict
         )
     except ConfigError as e:
