@@ -130,7 +130,9 @@ def _state_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def remote_bed() -> Iterator[RemoteBed]:
+def remote_bed(docker_client) -> Iterator[RemoteBed]:
+    """The bed; it needs the local engine too (its images come from there, and
+    the tests compare the two), so without one it skips like every engine test."""
     why = _why_not()
     if why:
         _unavailable(why)
