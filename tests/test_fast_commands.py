@@ -94,7 +94,14 @@ def test_logs_tail_and_follow(running):
     devrun("-p", project, "restart", "web", cwd=folder, env=NO_ENGINE)
     devrun("-p", project, "restart", "web", cwd=folder, env=NO_ENGINE)
     wait_until(lambda: len(up.of("log", service="web")) >= 3, 30, what="three log lines")
-    for args in (("--tail", "2"), ("--tail", "1", "--no-log-prefix"), ("-n", "2", "web")):
+    # no --tail: the whole log, which this up printed from the container's first line
+    for args in (
+        (),
+        ("--tail", "2"),
+        ("--tail", "1", "--no-log-prefix"),
+        ("-n", "2", "web"),
+        ("--tail", "all"),
+    ):
         fast = devrun("-p", project, "logs", *args, cwd=folder, env=NO_ENGINE)
         slow = devrun("-p", project, "logs", *args, cwd=folder, env=ENGINE)
         assert fast.returncode == 0, fast.stderr

@@ -190,8 +190,6 @@ def logs(info: dict[str, Any], args: list[str], no_color: bool) -> int | None:
             tail = v.strip().lower()
         else:
             return None  # --since, --until, -t: the engine's own times
-    if tail == "all":
-        return None  # the whole log: older than what this up saw
     client = Client(info)
     ps_answer = _get(client, "/api/ps")
     if ps_answer is None or any(s not in ps_answer["services"] for s in named):
@@ -209,7 +207,7 @@ def logs(info: dict[str, Any], args: list[str], no_color: bool) -> int | None:
             return None
     kept = _get(client, "/api/logs?" + _query(service=order, tail=tail, current="1"))
     if kept is None or not kept.get("complete"):
-        return None
+        return None  # lines this up did not see (older than it, or more than it keeps)
     printer = _printer(as_json, no_color, progress=False)
     printer.set_services(order)
 

@@ -59,8 +59,11 @@ class EventHub:
         self._logs: dict[str, collections.deque[tuple[int, dict]]] = {}
         self._clients: set[tuple[asyncio.AbstractEventLoop, asyncio.Queue]] = set()
         self.watchers: list[Callable[[dict[str, Any]], None]] = []  # on the emitting thread
-        # per service: the sequence from which log lines are its current container's, and how many
-        self._current: dict[str, tuple[str | None, int, int]] = {}
+        # per service: its current container, the sequence from which log lines are that
+        # container's, how many came, and whether they are its whole log (`mark`)
+        self._current: dict[str, tuple[str | None, int, int, bool]] = {}
+        # when this up began following logs (Steer sets it): a container created since is whole
+        self.origin = float("inf")
 
     def publish(self, ev: dict[str, Any]) -> None:
         for watch in self.watchers:
@@ -68,13 +71,14 @@ class EventHub:
         with self._lock:
             self._seq += 1
             item = (self._seq, ev)
+            name = ev.get("service", "")
             if ev.get("event") == "service_started":
-                cid, since, count = self._current.get(ev.get("service", ""), (None, 0, 0))
+                cid, since, count, whole = self._current.get(name, (None, 0, 0, False))
                 if cid != ev.get("container"):
-                    self._current[ev.get("service", "")] = (ev.get("container"), self._seq, 0)
+                    self._current[name] = (ev.get("container"), self._seq, 0, False)
             if ev.get("event") == "log":
-                cid, since, count = self._current.get(ev.get("service", ""), (None, 0, 0))
-                self._current[ev.get("service", "")] = (cid, since, count + 1)
+                cid, since, count, whole = self._current.get(name, (None, 0, 0, False))
+                self._current[name] = (cid, since, count + 1, whole)
                 ring = self._logs.get(ev.get("service", ""))
                 if ring is None:
                     ring = self._logs[ev.get("service", "")] = collections.deque(maxlen=LOG_RING)
@@ -97,19 +101,31 @@ class EventHub:
                         items += list(ring)[-tail:]
         return sorted(items, key=lambda x: x[0])
 
-    def current(self, services: list[str], tail: int) -> tuple[bool, list[tuple[int, dict]]]:
-        """The last `tail` log lines of each service's current container, and
-        whether they are all of them (this `up` saw at least that many, and
-        keeps them), so they are what the engine's own tail would give."""
+    def mark(self, service: str, cid: str, created: float | None) -> None:
+        """The container was created at `created` (epoch): after `origin`, this
+        up printed its log from the first line."""
+        with self._lock:
+            now = self._current.get(service)
+            if now is not None and now[0] == cid and created is not None and created >= self.origin:
+                self._current[service] = (*now[:3], True)
+
+    def current(self, services: list[str], tail: int | None) -> tuple[bool, list[tuple[int, dict]]]:
+        """The last `tail` (None: all) log lines of each service's current
+        container, and whether they are all of them (this `up` saw at least that
+        many, or the whole log, and keeps them), so they are what the engine's
+        own tail would give."""
         with self._lock:
             complete = True
             items: list[tuple[int, dict]] = []
             for name in services:
-                _cid, since, count = self._current.get(name, (None, 0, 0))
+                _cid, since, count, whole = self._current.get(name, (None, 0, 0, False))
                 mine = [it for it in self._logs.get(name, ()) if it[0] > since]
-                if tail > min(count, len(mine)):
-                    complete = False
-                items += mine[-tail:] if tail else []
+                if tail is None:
+                    complete = complete and whole and count == len(mine)
+                    items += mine
+                else:
+                    complete = complete and tail <= min(count, len(mine))
+                    items += mine[-tail:] if tail else []
         return complete, sorted(items, key=lambda x: x[0])
 
     def subscribe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Queue:
@@ -345,8 +361,9 @@ class ControlServer:
     async def _logs(self, request: web.Request) -> web.Response:
         services = set(request.query.getall("service", [])) or None
         tail = _int(request.query.get("tail"), 200)
-        if request.query.get("current") == "1":  # `devrun logs --tail N` (cli/nearby.py)
-            complete, items = self.hub.current(request.query.getall("service", []), tail)
+        if request.query.get("current") == "1":  # `devrun logs [--tail N]` (cli/nearby.py)
+            whole = request.query.get("tail") == "all"
+            complete, items = self.hub.current(request.query.getall("service", []), None if whole else tail)
             return web.json_response({"complete": complete, "events": items})
         items = self.hub.recent(logs=True, services=services, tail=tail)
         return web.json_response([ev for _, ev in items if ev.get("event") == "log"])

@@ -68,6 +68,9 @@ class Steer:
     def install(self) -> None:
         s = self.session
         early = s.early_events
+        if len(early) < (early.maxlen or 0) and hasattr(self.hub, "origin"):
+            # nothing dropped: the hub holds every line since the up began following logs
+            self.hub.origin = getattr(s, "_since", None) or float("inf")
         # one assignment: from here on every event comes to _on_printed, none to the early buffer
         s.printer.listeners = [*(fn for fn in s.printer.listeners if fn != early.append), self._on_printed]
         for ev in list(early):
@@ -130,9 +133,17 @@ class Steer:
 
     def describe(self, service: str, cid: str) -> None:
         try:
-            self.board.set_details(service, container_details(self.session.engine, cid))
+            details = container_details(self.session.engine, cid)
         except Exception:  # noqa: BLE001 - gone again: its own events say so
-            pass
+            return
+        created = details.pop("created", None)
+        self.board.set_details(service, details)
+        mark = getattr(self.hub, "mark", None)
+        if mark is not None and created:
+            from devrun.session.psrows import _uptime
+
+            ago = _uptime(created)
+            mark(service, cid, None if ago is None else time.time() - ago)
 
     def _on_engine_event(self, ev: Any) -> None:
         action = ev.action
@@ -285,6 +296,7 @@ def container_details(engine: Engine, cid: str) -> dict[str, Any]:
         "image": state.image,
         "name": state.name,
         "restart_mode": state.restart_mode,
+        "created": state.created,
     }
 
 
@@ -300,8 +312,9 @@ def serve(session: Session) -> Any:
     steer.ps = PsCache(session.engine, lambda: session.cfg.name)
     for service, cid in session.containers.items():
         board.apply({"event": "service_started", "service": service, "container": cid})
-        steer.describe(service, cid)
     steer.install()
+    for service, cid in session.containers.items():
+        steer.describe(service, cid)  # after install: the hub knows the containers then
     server = ControlServer(session.cfg.name, board, steer.hub, steer, config=str(session.cfg.file))
     cfg = session.cfg
     # the name a command run without -p derives from this config: only then may it find this up by its file
