@@ -47,7 +47,7 @@ def _cut(text: str, width: int) -> str:
         out.append(text[i])
         seen += 1
         i += 1
-    return "".join(out) + RESET
+    return "".join(out) + (RESET if "\x1b" in text else "")
 
 
 class FooterStream:
