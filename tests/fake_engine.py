@@ -259,6 +259,7 @@ class FakeEngine:
         user: str | None = None,
         workdir: str | None = None,
         env: dict[str, str] | None = None,
+        privileged: bool = False,
     ) -> int:
         self._record("exec", container_id)
         return 0

@@ -133,7 +133,7 @@ def stop_cmd(
 
     cfg, g = load(ctx, file, project)
     printer = printer_for(g)
-    for o in stop_services(_engine(), cfg, check_services(cfg, services), timeout):
+    for o in stop_services(_engine(), cfg, check_services(cfg, services), timeout, printer):
         printer.info(f"stopped {o.service}")
 
 
@@ -211,7 +211,7 @@ def rm_cmd(
     engine, printer = _engine(), printer_for(g)
     chosen = check_services(cfg, services)
     if stop:
-        stop_services(engine, cfg, chosen, None)
+        stop_services(engine, cfg, chosen, None, printer)
     targets = removable(engine, cfg, chosen)
     if not targets:
         printer.info("no stopped containers")

@@ -23,6 +23,7 @@ SERVICE_KEYS = {
     "profiles", "container_name", "hostname", "networks", "secrets", "configs", "tmpfs",
     "expose", "depends_on", "shm_size", "ulimits", "security_opt", "devices", "mem_limit",
     "mem_reservation", "cpus", "pids_limit", "extra_hosts", "dns", "dns_search", "sysctls", "read_only",
+    "post_start", "pre_stop",
 }  # fmt: skip
 BUILD_KEYS = ("context", "dockerfile", "args", "target")
 HEALTH_KEYS = ("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable")

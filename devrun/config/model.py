@@ -275,6 +275,16 @@ def _extra_hosts(value: Any) -> Any:
     return value
 
 
+class Hook(Strict):
+    """A post_start or pre_stop hook: a command run in the container (compose's ServiceHook)."""
+
+    command: Annotated[Command, Field(min_length=1)]
+    user: Annotated[str | None, BeforeValidator(_scalar_text)] = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
+
+
 def _restart_policy(value: Any) -> Any:
     # YAML 1.1 reads a bare `no` as false
     if value is False:
@@ -330,6 +340,9 @@ class Service(Strict):
     dns_search: StrList = Field(default_factory=list)
     sysctls: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
     read_only: bool = False
+    # run in the container after each start devrun makes / before each stop
+    post_start: list[Hook] = Field(default_factory=list)
+    pre_stop: list[Hook] = Field(default_factory=list)
 
 
 class VolumeSpec(Strict):

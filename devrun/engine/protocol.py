@@ -107,6 +107,7 @@ class Engine(Protocol):
         user: str | None = None,
         workdir: str | None = None,
         env: dict[str, str] | None = None,
+        privileged: bool = False,
     ) -> int: ...
     def exec_io(
         self,

@@ -79,10 +79,13 @@ class Streams:
         user: str | None = None,
         workdir: str | None = None,
         env: dict[str, str] | None = None,
+        privileged: bool = False,
     ) -> int:
         """Run argv in the container, streaming (stream, line) to on_line; returns its exit code."""
         with translate(f"exec in {container_id[:12]}"):
-            ex = self.api.exec_create(container_id, argv, user=user or "", workdir=workdir, environment=env)
+            ex = self.api.exec_create(
+                container_id, argv, user=user or "", workdir=workdir, environment=env, privileged=privileged
+            )
             out = self.api.exec_start(ex["Id"], stream=True, demux=True)
             streams = {"stdout": StreamLines(), "stderr": StreamLines()}
             for chunk in out:

@@ -19,6 +19,7 @@ from devrun.config.loader import LoadedConfig
 from devrun.errors import EngineError
 from devrun.output import Printer
 from devrun.plan import ContainerSpec, Health, ImageInfo, Step, start_order
+from devrun.session import hooks
 
 if TYPE_CHECKING:
     from devrun.engine.protocol import Engine
@@ -222,7 +223,9 @@ def restart_dependents(
             )
             if expect_stop is not None:
                 expect_stop(o.id)
+            hooks.pre_stop(engine, cfg, printer, o.service, o.id)
             engine.restart(o.id, cfg.project.services[o.service].stop_grace_period)
+            hooks.post_start(engine, cfg, printer, o.service, o.id)
 
 
 def apply(
@@ -241,7 +244,8 @@ def apply(
     fails, containers this call created for new services are removed again; a
     recreate that fails puts the old container back (stopped). Health is
     waited for where one of `started` (default: every service) needs it,
-    and so is a job's exit 0 (service_completed_successfully)."""
+    and so is a job's exit 0 (service_completed_successfully). Each start
+    runs the service's post_start hooks, each recreate its pre_stop hooks first."""
     ensure_networks(engine, cfg, [s.service for s in steps if s.spec is not None])
     for vol in cfg.project.volumes:
         engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
@@ -258,6 +262,7 @@ def apply(
             assert step.spec is not None
             if step.kind == "recreate" and cid:
                 printer.info(f"recreating {step.service} (config changed)")
+                hooks.pre_stop(engine, cfg, printer, step.service, cid)
                 cid = replace_container(engine, step.spec, cid, before_start)
             elif step.kind == "create":
                 # by name first: an interrupt between the engine's create and the id coming back
@@ -274,6 +279,7 @@ def apply(
             if step.kind != "keep":
                 engine.start(cid)
                 on_started(step.service, cid)
+                hooks.post_start(engine, cfg, printer, step.service, cid)
             if step.service in wait_for:
                 wait_healthy(engine, step.service, step.spec.healthcheck, cid, printer)
             if step.service in jobs:
@@ -287,21 +293,37 @@ def apply(
     return ids
 
 
-def restart_container(engine: Engine, cid: str, grace: float, expect_stop: Callable[[str], None]) -> str:
+def restart_container(
+    engine: Engine,
+    cid: str,
+    grace: float,
+    expect_stop: Callable[[str], None],
+    pre_stop: Callable[[str], object] | None = None,
+    post_start: Callable[[str], object] | None = None,
+) -> str:
     """Restart one container the fastest way it allows; returns how: "process"
     (the supervisor restarts the app in place: network, container and log
     stream stay), "container" (an engine restart, announced to `expect_stop`
     first) or "start" (it was not running: the crashed app starts on the new
-    code). `devrun restart` and a watch rule's restart both come here."""
+    code). `devrun restart` and a watch rule's restart both come here. The
+    hooks (pre_stop, post_start) run around a container's stop and start, not
+    around a process restart: the container, and what post_start set up in
+    it, stays."""
     state = engine.state(cid)
     if not state.running:
         engine.start(cid)
+        if post_start is not None:
+            post_start(cid)
         return "start"
     if state.restart_mode == "process":
         engine.restart_process(cid)
         return "process"
     expect_stop(cid)
+    if pre_stop is not None:
+        pre_stop(cid)
     engine.restart(cid, grace)
+    if post_start is not None:
+        post_start(cid)
     return "container"
 
 
@@ -365,12 +387,21 @@ def grace(cfg: LoadedConfig, service: str, timeout: float | None = None) -> floa
     return svc.stop_grace_period if svc else 10.0
 
 
-def stop_containers(engine: Engine, targets: list[tuple[str, float]]) -> None:
-    """Stop (container id, grace) pairs in parallel: graceful, then the engine kills."""
+def stop_containers(
+    engine: Engine, targets: list[tuple[str, float]], pre_stop: Callable[[str], object] | None = None
+) -> None:
+    """Stop (container id, grace) pairs in parallel: graceful, then the engine
+    kills; `pre_stop(id)` (the service's hooks) runs first, whatever it answers."""
     if not targets:
         return
+
+    def stop(cid: str, grace: float) -> None:
+        if pre_stop is not None:
+            pre_stop(cid)
+        engine.stop(cid, grace)
+
     with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-        for f in [pool.submit(engine.stop, cid, grace) for cid, grace in targets]:
+        for f in [pool.submit(stop, cid, grace) for cid, grace in targets]:
             with contextlib.suppress(EngineError):
                 f.result()
 
@@ -391,7 +422,8 @@ def down(
         printer.warn(
             f"containers of services no longer in the config stay: {', '.join(o.name for o in left)} (use --remove-orphans)"
         )
-    _take_down(engine, cfg.name, printer, mine, grace, volumes=volumes, networks=not left)
+    pre_stop = hooks.pre_stop_by_id(engine, cfg, printer, {o.id: o.service for o in mine})
+    _take_down(engine, cfg.name, printer, mine, grace, volumes=volumes, networks=not left, pre_stop=pre_stop)
 
 
 def down_by_labels(engine: Engine, project: str, printer: Printer, *, volumes: bool = False) -> None:
@@ -411,9 +443,12 @@ def _take_down(
     *,
     volumes: bool,
     networks: bool,
+    pre_stop: Callable[[str], object] | None = None,
 ) -> None:
     stop_containers(
-        engine, [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES]
+        engine,
+        [(o.id, grace.get(o.service, 10.0)) for o in containers if o.state in plan.RUNNING_STATES],
+        pre_stop,
     )
     for o in containers:
         engine.remove(o.id, volumes=volumes)

@@ -10,6 +10,7 @@ import dataclasses
 import io
 import os
 import shutil
+import sys
 import tarfile
 import tempfile
 import time
@@ -23,7 +24,7 @@ from devrun.config.loader import LoadedConfig
 from devrun.errors import DevrunError, EngineError, UsageError
 from devrun.output import Printer
 from devrun.plan import Observed, start_order
-from devrun.session import lifecycle
+from devrun.session import hooks, lifecycle
 
 if TYPE_CHECKING:
     from devrun.engine.protocol import Engine
@@ -90,19 +91,26 @@ def force_recreate(
         return
     images = lifecycle.resolve_images(engine, cfg, sorted({o.service for o in found}), printer)
     desired = plan.desired_specs(cfg.project, cfg.name, images)
-    lifecycle.stop_containers(engine, [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in found])
+    lifecycle.stop_containers(
+        engine,
+        [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in found],
+        hooks.pre_stop_by_id(engine, cfg, printer, {o.id: o.service for o in found}),
+    )
     for o in found:
         printer.info(f"recreating {o.service} (--force-recreate)")
         lifecycle.replace_container(engine, desired[o.service], o.id, None)
 
 
-def start_existing(engine: Engine, cfg: LoadedConfig, services: list[str]) -> set[str]:
-    """`up --no-recreate`: start the services' existing containers as they are;
-    returns the services that had one."""
+def start_existing(
+    engine: Engine, cfg: LoadedConfig, services: list[str], printer: Printer | None = None
+) -> set[str]:
+    """`up --no-recreate`: start the services' existing containers as they are
+    (each then runs its post_start hooks); returns the services that had one."""
     found = [o for o in engine.project_containers(cfg.name) if o.service in services]
     for o in found:
         if o.state not in plan.RUNNING_STATES:
             engine.start(o.id)
+            hooks.post_start(engine, cfg, printer or Printer(err=sys.stderr), o.service, o.id)
     return {o.service for o in found}
 
 
@@ -131,21 +139,33 @@ def start_services(engine: Engine, cfg: LoadedConfig, services: list[str], print
         if o.state not in plan.RUNNING_STATES:
             engine.start(o.id)
             printer.info(f"started {name}")
+            hooks.post_start(engine, cfg, printer, name, o.id)
             started.append(name)
     return started
 
 
 def stop_services(
-    engine: Engine, cfg: LoadedConfig, services: list[str], timeout: float | None
+    engine: Engine,
+    cfg: LoadedConfig,
+    services: list[str],
+    timeout: float | None,
+    printer: Printer | None = None,
 ) -> list[Observed]:
     """Stop the services' running containers (all services when none named), in
-    parallel, each with -t or its stop_grace_period; returns those stopped."""
+    parallel, each with -t or its stop_grace_period, after its pre_stop hooks;
+    returns those stopped."""
     running = [
         o
         for o in engine.project_containers(cfg.name)
         if o.service and (not services or o.service in services) and o.state in plan.RUNNING_STATES
     ]
-    lifecycle.stop_containers(engine, [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in running])
+    lifecycle.stop_containers(
+        engine,
+        [(o.id, lifecycle.grace(cfg, o.service, timeout)) for o in running],
+        hooks.pre_stop_by_id(
+            engine, cfg, printer or Printer(err=sys.stderr), {o.id: o.service for o in running}
+        ),
+    )
     return running
 
 
@@ -175,7 +195,14 @@ def restart_services(
     done: list[tuple[Observed, str, int]] = []
     for o in service_containers(engine, cfg, services):
         t0 = time.monotonic()
-        how = lifecycle.restart_container(engine, o.id, lifecycle.grace(cfg, o.service, timeout), _no_one)
+        how = lifecycle.restart_container(
+            engine,
+            o.id,
+            lifecycle.grace(cfg, o.service, timeout),
+            _no_one,
+            pre_stop=lambda c, s=o.service: hooks.pre_stop(engine, cfg, printer, s, c),
+            post_start=lambda c, s=o.service: hooks.post_start(engine, cfg, printer, s, c),
+        )
         done.append((o, "container" if how == "start" else how, int((time.monotonic() - t0) * 1000)))
     time.sleep(settle)
     failed = []

@@ -28,7 +28,7 @@ from devrun.engine.protocol import EngineEvent
 from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.output import Printer
 from devrun.plan import start_order
-from devrun.session import lifecycle
+from devrun.session import hooks, lifecycle
 from devrun.session.logstream import LogFollowers
 from devrun.session.messages import (
     EngineBack,
@@ -148,7 +148,14 @@ class Session:
             raise EngineError(
                 f"{service} was stopped outside devrun and stays stopped; `devrun start {service}` starts it"
             )
-        how = lifecycle.restart_container(self.engine, cid, self.grace(service), self.expect_stop)
+        how = lifecycle.restart_container(
+            self.engine,
+            cid,
+            self.grace(service),
+            self.expect_stop,
+            pre_stop=lambda c: hooks.pre_stop(self.engine, self.cfg, self.printer, service, c),
+            post_start=lambda c: hooks.post_start(self.engine, self.cfg, self.printer, service, c),
+        )
         return "container" if how == "start" else how
 
     # ---- running ------------------------------------------------------------------
@@ -326,6 +333,14 @@ class Session:
         if self.stopping or self.containers.get(msg.service) != msg.container_id:
             return
         self.engine.start(msg.container_id)
+        if self.cfg.project.services[msg.service].post_start:
+            # off the loop: a hook may take its time
+            threading.Thread(
+                target=hooks.post_start,
+                args=(self.engine, self.cfg, self.printer, msg.service, msg.container_id),
+                name="post-start",
+                daemon=True,
+            ).start()
 
     def _on_stop_request(self, msg: StopRequest) -> None:
         self.stopping += 1
@@ -360,10 +375,15 @@ class Session:
         if targets:
             longest = max(g for _, g in targets)
             self.printer.info(f"stopping {', '.join(self.containers)}: stop signal sent, up to {longest:g}s")
-        threading.Thread(target=self._stop_all, args=(targets,), name="stop", daemon=True).start()
+        pre_stop = hooks.pre_stop_by_id(
+            self.engine, self.cfg, self.printer, {cid: s for s, cid in self.containers.items()}
+        )
+        threading.Thread(target=self._stop_all, args=(targets, pre_stop), name="stop", daemon=True).start()
 
-    def _stop_all(self, targets: list[tuple[str, float]]) -> None:
-        lifecycle.stop_containers(self.engine, targets)
+    def _stop_all(
+        self, targets: list[tuple[str, float]], pre_stop: Callable[[str], None] | None = None
+    ) -> None:
+        lifecycle.stop_containers(self.engine, targets, pre_stop)
         self.submit(StopDone())
 
     def _on_stop_done(self, _msg: StopDone) -> None:
@@ -450,7 +470,11 @@ def up(
                 if running
                 else "interrupted; nothing was started"
             )
-            lifecycle.stop_containers(engine, [(cid, session.grace(s)) for s, cid in running.items()])
+            lifecycle.stop_containers(
+                engine,
+                [(cid, session.grace(s)) for s, cid in running.items()],
+                hooks.pre_stop_by_id(engine, cfg, printer, {cid: s for s, cid in running.items()}),
+            )
             for s in running:
                 printer.event("service_stopped", service=s)
             return EXIT_SIGTERM if interrupted and interrupted[0] == signal.SIGTERM else EXIT_SIGINT
