@@ -157,7 +157,6 @@ def _pick(spec: dict[str, Any], keys: tuple[str, ...], path: str, notes: _Notes,
 def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
     out = PosDict()
     out.at, out.key_at, out.pos = dict(svc.at), dict(svc.key_at), svc.pos
-    out["init"] = svc.get("init", True)
     for key, value in svc.items():
         at = f"{path}.{key}"
         if key in SERVICE_KEYS:
@@ -217,6 +216,17 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
         for rule in out.get("watch") or []:
             if isinstance(rule, dict):
                 rule.setdefault("debounce", debounce)
+    restarts = any(
+        isinstance(rule, dict) and rule.get("action") in ("restart", "sync+restart")
+        for rule in out.get("watch") or []
+    )
+    if "restart_mode" not in out and not restarts:
+        # the app stays PID 1, as compose runs it (s6-overlay images, for one, refuse
+        # anything else): the in-place restart wrapper only where a rule restarts
+        out["restart_mode"] = "container"
+    if "init" not in svc:
+        # compose's default is off; the in-place restart wrapper needs docker's init to reap
+        out["init"] = out.get("restart_mode") != "container"
     return out
 
 
