@@ -89,7 +89,12 @@ class Registry:
                         registry.pulls += 1  # HEAD or GET: the engine asked for the image
                         return self._send(200, registry.manifest, MANIFEST, _digest(registry.manifest))
                     return self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"unknown"}]}')
-                if len(parts) >= 4 and parts[0] == "v2" and parts[-2] == "blobs" and parts[-1] in registry.blobs:
+                if (
+                    len(parts) >= 4
+                    and parts[0] == "v2"
+                    and parts[-2] == "blobs"
+                    and parts[-1] in registry.blobs
+                ):
                     blob = registry.blobs[parts[-1]]
                     return self._send(200, blob, "application/octet-stream", parts[-1])
                 return self._send(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"unknown"}]}')
