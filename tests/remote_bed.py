@@ -13,6 +13,7 @@ test that needs the bed fails.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -169,3 +170,25 @@ def remote_client(remote_bed: RemoteBed):
     client = remote_bed.client()
     yield client
     client.close()
+
+
+@contextlib.contextmanager
+def local_engine_over_tcp(port: int) -> Iterator[str]:
+    """This machine's engine reached as tcp://127.0.0.1:PORT (a loopback
+    forwarder to its socket): a tcp engine that does see this machine's files."""
+    forwarder = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "remote-engine-link.py"),
+            "forward",
+            f"127.0.0.1:{port}=unix:/var/run/docker.sock:0",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert forwarder.stdout is not None and forwarder.stdout.readline().strip() == "ready"
+        yield f"tcp://127.0.0.1:{port}"
+    finally:
+        forwarder.terminate()
+        forwarder.wait(10)

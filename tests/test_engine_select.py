@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -334,27 +333,14 @@ def test_the_local_engine_over_tcp_on_loopback_sees_the_project(docker_client, t
     """Not decided by the URL: a tcp:// engine can be this machine's."""
     import docker
 
-    port = _free_port()
-    forwarder = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "scripts" / "remote-engine-link.py"),
-            "forward",
-            f"127.0.0.1:{port}=unix:/var/run/docker.sock:0",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert forwarder.stdout.readline().strip() == "ready"
+    from tests.remote_bed import local_engine_over_tcp
+
+    with local_engine_over_tcp(_free_port()) as url:
         forget_seen()
-        target = select_engine(env={"DOCKER_HOST": f"tcp://127.0.0.1:{port}", "HOME": str(tmp_path)})
+        target = select_engine(env={"DOCKER_HOST": url, "HOME": str(tmp_path)})
         assert target.transport == "tcp"
         client = docker.DockerClient(**target.client_kwargs(timeout=30))
         try:
             assert sees_host_files(client, tmp_path) is True
         finally:
             client.close()
-    finally:
-        forwarder.terminate()
-        forwarder.wait(10)

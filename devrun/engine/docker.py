@@ -76,6 +76,8 @@ class Engine(Images, Streams):
         bind mount (a check, cached per engine and folder: engine/select.py)."""
         from devrun.engine.select import sees_host_files
 
+        if self.target is not None and self.target.source == "default" and self.target.transport != "tcp":
+            return True  # the platform's own socket, nothing chosen: this machine's engine (no probe)
         return sees_host_files(self.client, folder)
 
     def versions(self) -> tuple[str, str]:

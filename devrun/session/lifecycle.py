@@ -64,6 +64,10 @@ def port_taken(host_ip: str, port: int, protocol: str) -> bool:
 
 def check_ports(engine: Engine, cfg: LoadedConfig, services: list[str]) -> None:
     """Host ports must be free, except those our own running containers hold."""
+    from devrun.session.remote import is_remote
+
+    if is_remote(cfg, engine):
+        return  # the engine's host is another machine: the forwards here take a free port when one is taken
     ours = engine.published_ports(cfg.name)
     problems = []
     for name in services:

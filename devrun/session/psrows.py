@@ -40,8 +40,10 @@ def _uptime(started: str) -> float | None:
 
 def ps_rows(engine: Engine, project: str, *, oneoffs: bool = False) -> list[dict]:
     from devrun import labels
+    from devrun.session.ports import read_forwards
     from devrun.session.status import published_ports
 
+    forwards = read_forwards(project)  # a remote engine's ports, served here by the running up
     rows = []
     for o in engine.project_containers(project):
         state = engine.state(o.id)
@@ -69,6 +71,13 @@ def ps_rows(engine: Engine, project: str, *, oneoffs: bool = False) -> list[dict
                 "oneoff": bool(oneoff),
             }
         )
+        here = [
+            {"local": f"127.0.0.1:{f.local_port}", "target": f.target}
+            for f in forwards
+            if f.service == o.service and not oneoff
+        ]
+        if here:
+            rows[-1]["forwards"] = here
     return rows
 
 
@@ -140,7 +149,7 @@ def render(
     for r in rows:
         ports = ", ".join(
             f"{p['host_ip']}:{p['published']}->{p['target']}/{p['protocol']}" for p in r["ports"]
-        )
+        ) + "".join(f", here {f['local']}->{f['target']}/tcp" for f in r.get("forwards", ()))
         up = f"{int(r['uptime_s'])}s" if r["uptime_s"] is not None else "-"
         state = r["state"] if r["exit_code"] is None else f"{r['state']} ({r['exit_code']})"
         service = f"{r['service']} (run)" if r["oneoff"] else r["service"]

@@ -50,6 +50,9 @@ def targets(engine: Engine, svc: Any, cid: str, fresh: bool = False) -> list[tup
     ports = [p for p in getattr(svc, "ports", ()) if p.protocol == "tcp"]
     if not ports:
         return []
+    home = getattr(engine, "home_ports", None)  # a remote engine's ports, forwarded here (session/ports.py)
+    if home and home.get(ports[0].published or ports[0].target):
+        return [("127.0.0.1", home[ports[0].published or ports[0].target])]
     ip = _address(engine, cid, fresh)
     if ip:
         return [(ip, ports[0].target)]

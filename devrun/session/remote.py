@@ -51,6 +51,7 @@ def adapt(cfg: LoadedConfig, engine, printer=None) -> LoadedConfig:
     synced = 0
     for name, svc in project.services.items():
         kept = []
+        synced_here = 0
         for m in svc.volumes:
             if m.type != "bind" or not m.source:
                 kept.append(m)
@@ -59,7 +60,13 @@ def adapt(cfg: LoadedConfig, engine, printer=None) -> LoadedConfig:
             else:
                 svc.watch.append(WatchRule(path=[m.source], action="sync", target=m.target))
                 synced += 1
+                synced_here += 1
         svc.volumes = kept
+        # a sync rule inside a bind's target: the bind showed those files from the start, so must it
+        targets = [r.target for r in svc.watch[len(svc.watch) - synced_here :]] if synced_here else []
+        for r in svc.watch:
+            if r.action.startswith("sync") and r.target and any(_within(r.target, Path(t)) for t in targets):
+                r.initial_sync = True
     if outside:
         raise EngineError(
             "\n".join(
@@ -86,3 +93,21 @@ def adapt(cfg: LoadedConfig, engine, printer=None) -> LoadedConfig:
             f"{synced} bind mount(s) are copied in and kept in sync instead"
         )
     return out
+
+
+def is_remote(cfg: LoadedConfig, engine) -> bool:
+    """The engine does not see this machine's files: its ports are elsewhere too."""
+    sees = getattr(engine, "sees_host_files", None)
+    return sees is not None and not sees(cfg.root)
+
+
+def forward_ports(cfg: LoadedConfig, engine, printer, services: list[str]):
+    """Serve a remote engine's published ports on 127.0.0.1 (session/ports.py);
+    None for an engine that sees this machine (its ports are here already)."""
+    if not is_remote(cfg, engine):
+        return None
+    from devrun.session.ports import PortForwards
+
+    forwards = PortForwards(engine, cfg.name, printer)
+    forwards.start(cfg, services)
+    return forwards

@@ -94,6 +94,7 @@ class Session:
         self._closing = False
         # the initial sync hook (live reload) for containers devrun recreates itself
         self.before_start: Callable[[str, str], None] | None = None
+        self.forwards: Any = None  # a remote engine's ports served here (session/ports.py)
         # called on the loop for engine events of the current containers
         self.container_listeners: list[Callable[[EngineEvent], None]] = []
         # called off the loop when a stop begins: they end in-flight work first
@@ -461,6 +462,8 @@ def up(
                 printer.event("ready", services=order)
                 return 0
             session.attach(since)
+            # a remote engine's published ports, served on this machine's 127.0.0.1
+            session.forwards = remote.forward_ports(cfg, engine, printer, order)
             if extend is not None and watch:
                 extend(session)
         except KeyboardInterrupt:
@@ -491,3 +494,5 @@ def up(
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
+            if session.forwards is not None:
+                session.forwards.close()
