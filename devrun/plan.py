@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Literal
 
 from devrun import __version__, labels
-from devrun.config.model import NetworkAttach, NetworkSpec, Project, Service
+from devrun.config.model import NetworkAttach, NetworkSpec, Project, Service, shared_network
 
 SUPERVISOR_ARGV0 = "devrun-supervisor"
 RUNNING_STATES = ("running", "restarting")
@@ -378,6 +378,15 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         for key, attach in nets.items()
     ]
     first = endpoints[0] if endpoints else None
+    # network_mode: service:X joins X's container by name (its ports and host name are X's)
+    other = shared_network(svc)
+    net_mode = (
+        f"container:{container_name(project_name, other, project.services[other])}"
+        if other
+        else None
+        if first
+        else (svc.network_mode or "none")
+    )
     return ContainerSpec(
         project=project_name,
         service=service,
@@ -387,14 +396,14 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         entrypoint=entrypoint,
         command=command,
         env=tuple(sorted((k, v) for k, v in svc.environment.items() if v is not None)),
-        ports=tuple(Port(p.target, p.published, p.host_ip, p.protocol) for p in svc.ports),
+        ports=() if other else tuple(Port(p.target, p.published, p.host_ip, p.protocol) for p in svc.ports),
         mounts=_mounts(project, project_name, svc),
         user_labels=tuple(sorted((k, v or "") for k, v in svc.labels.items())),
         init=svc.init,
         stop_signal=svc.stop_signal,
         stop_timeout=svc.stop_grace_period,
         network=first.network if first else None,
-        network_mode=None if first else (svc.network_mode or "none"),
+        network_mode=net_mode,
         aliases=first.aliases if first else (),
         healthcheck=health_of(svc),
         restart_mode=mode,
@@ -405,13 +414,13 @@ def service_spec(project: Project, project_name: str, service: str, image: Image
         cap_add=tuple(svc.cap_add),
         tty=svc.tty,
         app_argv=argv,
-        hostname=svc.hostname,
+        hostname=None if other else svc.hostname,
         ipv4_address=first.ipv4_address if first else None,
         ipv6_address=first.ipv6_address if first else None,
         networks=tuple(endpoints[1:]),
         files=_file_copies(project, svc),
         tmpfs=_tmpfs(svc.tmpfs),
-        expose=_expose(svc.expose),
+        expose=() if other else _expose(svc.expose),
         shm_size=svc.shm_size,
         ulimits=tuple(sorted((k, u.soft, u.hard) for k, u in svc.ulimits.items())),
         security_opt=tuple(svc.security_opt),

@@ -196,10 +196,12 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
         elif key == "restart":
             out[key] = _restart(value, svc, at, notes)
         elif key == "network_mode":
-            if value in ("bridge", "host", "none"):
+            if value in ("bridge", "host", "none") or str(value).startswith("service:"):
                 out[key] = value
             else:
-                notes.add(svc, key, at, "devrun joins the project network; sharing another's is not done yet")
+                notes.add(
+                    svc, key, at, "devrun joins the project network; sharing a container's is not done yet"
+                )
         elif key in ("develop", "x-develop") and isinstance(value, dict):
             out["watch"] = _joined(out.get("watch") or PosList(), _watch(value, at, notes))
         elif key == "x-devrun":
@@ -208,6 +210,15 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
             continue
         else:
             notes.add(svc, key, at, REASONS.get(key, "not done by devrun yet"))
+    shared = str(out.get("network_mode") or "")
+    for key in ("ports", "hostname") if shared.startswith("service:") else ():
+        if out.pop(key, None):
+            notes.add(
+                svc,
+                key,
+                f"{path}.{key}",
+                f"the service shares {shared[8:]}'s network: set it on {shared[8:]}",
+            )
     if "x-devrun.watch" in out:
         out["watch"] = _joined(out.get("watch") or PosList(), out.pop("x-devrun.watch") or PosList())
     if "debounce" in out:

@@ -7,7 +7,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from devrun.config.values import (  # noqa: F401 - parse_duration and MAX_DURATION are imported from here
     MAX_DURATION,
@@ -292,6 +301,18 @@ def _restart_policy(value: Any) -> Any:
     return value
 
 
+def _network_mode(value: str) -> str:
+    if value in ("bridge", "host", "none") or (value.startswith("service:") and value[8:]):
+        return value
+    raise ValueError("network_mode is bridge, host, none or service:NAME (another service's network)")
+
+
+def shared_network(svc: Service) -> str | None:
+    """The service whose network `svc` shares (network_mode: service:X), or None."""
+    mode = svc.network_mode or ""
+    return mode.removeprefix("service:") if mode.startswith("service:") else None
+
+
 class Service(Strict):
     image: str | None = None
     build: Annotated[BuildSpec, BeforeValidator(_build)] | None = None
@@ -315,7 +336,7 @@ class Service(Strict):
     watch: list[WatchRule] = Field(default_factory=list)
     privileged: bool = False
     cap_add: list[str] = Field(default_factory=list)
-    network_mode: Literal["bridge", "host", "none"] | None = None
+    network_mode: Annotated[str, AfterValidator(_network_mode)] | None = None
     labels: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
     tty: bool = False
     # a service with profiles starts only when one is active or it is named
@@ -401,6 +422,20 @@ class Project(Strict):
     allow_privileged: bool = False
     allow_host_network: bool = False
     allow_cap_add: bool = False
+
+    @field_validator("services", mode="after")
+    @classmethod
+    def _shared_networks(cls, services: dict[str, Service]) -> dict[str, Service]:
+        """network_mode: service:X starts after X and restarts with it, as compose
+        adds it: an implicit depends_on X (service_started, restart: true)."""
+        for name, svc in services.items():
+            other = shared_network(svc)
+            if other is None:
+                continue
+            if other not in services or other == name:
+                raise ValueError(f"{name}: network_mode 'service:{other}' names no other service")
+            svc.depends_on.setdefault(other, DependsOn(restart=True))
+        return services
 
     @model_validator(mode="before")
     @classmethod

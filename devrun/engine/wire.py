@@ -102,7 +102,10 @@ def create_kwargs(
         "tty": spec.tty,
         "host_config": host_config,
         "networking_config": networking,
-        "hostname": spec.hostname or spec.service,
+        # a container on another's network has that one's host name (the engine refuses another)
+        "hostname": None
+        if (spec.network_mode or "").startswith("container:")
+        else spec.hostname or spec.service,
     }
 
 

@@ -6,6 +6,7 @@ half-started."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import socket
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from devrun import plan
 from devrun.config.loader import LoadedConfig
+from devrun.config.model import shared_network
 from devrun.errors import EngineError
 from devrun.output import Printer
 from devrun.plan import ContainerSpec, Health, ImageInfo, Step, start_order
@@ -257,15 +259,22 @@ def apply(
     jobs = completed_needed(cfg, started)
     created: list[str] = []
     ids: dict[str, str] = {}
+    renewed: set[str] = set()  # "container:NAME" of each container created or recreated here
+    steps = list(steps)
     try:
-        for step in steps:
+        for i, step in enumerate(steps):
             cid = step.container_id
+            why = "config changed"
+            if step.kind in ("keep", "start") and step.spec and step.spec.network_mode in renewed:
+                # it joined the old container's network: a new one joins the new container's
+                steps[i] = step = dataclasses.replace(step, kind="recreate")
+                why = f"its network is {step.spec.network_mode}, which was recreated"
             if step.kind == "remove" and cid:
                 engine.remove(cid)
                 continue
             assert step.spec is not None
             if step.kind == "recreate" and cid:
-                printer.info(f"recreating {step.service} (config changed)")
+                printer.info(f"recreating {step.service} ({why})")
                 hooks.pre_stop(engine, cfg, printer, step.service, cid)
                 cid = replace_container(engine, step.spec, cid, before_start)
             elif step.kind == "create":
@@ -280,6 +289,8 @@ def apply(
                 before_start(step.service, cid)
             assert cid is not None
             ids[step.service] = cid
+            if step.kind in ("create", "recreate"):
+                renewed.add(f"container:{step.spec.name}")
             if step.kind != "keep":
                 engine.start(cid)
                 on_started(step.service, cid)
@@ -288,6 +299,11 @@ def apply(
                 wait_healthy(engine, step.service, step.spec.healthcheck, cid, printer)
             if step.service in jobs:
                 wait_completed(engine, step.service, cid, printer, jobs[step.service])
+        followed = follow_shared_network(engine, cfg, renewed, set(ids), printer, before_start, expect_stop)
+        for service, cid in followed.items():
+            ids[service] = cid
+            on_started(service, cid)
+        steps += [Step("recreate", service, None, cid) for service, cid in followed.items()]
         restart_dependents(engine, cfg, steps, printer, expect_stop)
     except (EngineError, KeyboardInterrupt):
         for cid in created:
@@ -295,6 +311,40 @@ def apply(
                 engine.remove(cid, volumes=True)  # new and empty: nothing of the user's in them
         raise
     return ids
+
+
+def follow_shared_network(
+    engine: Engine,
+    cfg: LoadedConfig,
+    renewed: set[str],
+    done: set[str],
+    printer: Printer,
+    before_start: Callable[[str, str], None] | None,
+    expect_stop: Callable[[str], None] | None,
+) -> dict[str, str]:
+    """Containers on the network of one recreated here (network_mode: service:X)
+    that the steps did not touch: the engine pinned the old container's id, so
+    each is recreated onto the new one (started if it ran); service -> new id."""
+    out: dict[str, str] = {}
+    for o in engine.project_containers(cfg.name) if renewed else ():
+        svc = cfg.project.services.get(o.service)
+        other = shared_network(svc) if svc and o.service not in done else None
+        name = plan.container_name(cfg.name, other, cfg.project.services[other]) if other else ""
+        info = engine.image_info(image_tag(cfg, o.service)) if f"container:{name}" in renewed else None
+        if info is None:
+            continue
+        printer.info(f"recreating {o.service} (its network is container:{name}, which was recreated)")
+        if expect_stop is not None:
+            expect_stop(o.id)
+        hooks.pre_stop(engine, cfg, printer, o.service, o.id)
+        new = replace_container(
+            engine, plan.service_spec(cfg.project, cfg.name, o.service, info), o.id, before_start
+        )
+        if o.state in plan.RUNNING_STATES:
+            engine.start(new)
+            hooks.post_start(engine, cfg, printer, o.service, new)
+        out[o.service] = new
+    return out
 
 
 def restart_container(

@@ -326,6 +326,10 @@ class Worker:
                 if new and new != old_cid:
                     replaced = ContainerReplaced(service, new, since, self._generation)
                     s.submit(replaced)
+                for other, cid in ids.items():
+                    if other != service and cid != s.containers.get(other):
+                        # on this one's network (network_mode: service:X): recreated onto the new one
+                        s.submit(ContainerReplaced(other, cid, since, self._generation))
             # outside the lock (a reload on the loop may be waiting for it): follow-up
             # actions must target the new container, which only the loop records
             while replaced is not None and not replaced.adopted.wait(0.1) and not s.stopping:
