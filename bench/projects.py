@@ -140,23 +140,33 @@ def layout_for(scenario: str) -> Layout:
 
 
 def compose_spelling_missing(layout: Layout) -> str | None:
-    """Why devrun's side of this scenario cannot be given as a compose.yaml yet,
-    or None when compose's own file already says what devrun runs.
-
-    devrun-only extras are to go under `x-devrun` (issue 11), which devrun does not
-    read yet (docs/config.md has no spelling): such scenarios are skipped."""
-    extras = ", ".join(f"`{k}: {v}`" for k, v in (layout.devrun_extra or {}).items())
-    if extras:
-        return f"service setting {extras} has no compose-file spelling yet (no `x-devrun`)"
-    actions = [r["action"] for r in layout.rules["devrun"] if r["action"] not in COMPOSE_ACTIONS]
-    if actions:
-        return f"devrun's `{actions[0]}` action has no compose-file spelling yet (no `x-devrun`)"
-    if (
+    """Why devrun's side of this scenario cannot be given as a compose.yaml, or
+    None when compose's own file, with devrun's extras under `x-devrun`
+    (compose_x_devrun), says what devrun runs."""
+    own = [r for r in layout.rules["devrun"] if r["action"] not in COMPOSE_ACTIONS]
+    if not own and (
         layout.rules["devrun"] != layout.rules["compose"]
         or layout.mounts["devrun"] != layout.mounts["compose"]
     ):
         return "devrun's rules differ from compose's here"
     return None
+
+
+def compose_x_devrun(layout: Layout) -> tuple[dict, list[dict]]:
+    """(the service's `x-devrun`, compose's rules with theirs): devrun's extras on
+    compose's own file. A devrun action compose cannot spell (signal, exec) goes
+    under the service's `x-devrun.watch`; compose's sync+exec rule, which brings
+    the files in where devrun's side has a bind mount, stays a plain sync for
+    devrun, so one batch is the sync, then devrun's own action."""
+    extras = dict(layout.devrun_extra or {})
+    rules = [dict(r) for r in layout.rules["compose"]]
+    own = [dict(r) for r in layout.rules["devrun"] if r["action"] not in COMPOSE_ACTIONS]
+    if own:
+        extras["watch"] = own
+        for rule in rules:
+            if rule["action"] == "sync+exec":
+                rule["x-devrun"] = {"action": "sync"}
+    return extras, rules
 
 
 def free_port() -> int:
@@ -181,6 +191,10 @@ class Project:
         return dockerfile(token) if self.layout.build else token + "\n"
 
 
+def _side(tool: str) -> str:
+    return "compose" if tool == DEVRUN_COMPOSE else tool
+
+
 def _service(layout: Layout, tool: str, port: int) -> dict:
     svc: dict = {
         "init": True,
@@ -192,9 +206,15 @@ def _service(layout: Layout, tool: str, port: int) -> dict:
     else:
         svc["image"] = IMAGE
         svc["command"] = ["python3", "-u", APP_PATH]
-        svc["volumes"] = ["./app.py:" + APP_PATH + ":ro", *layout.mounts[tool]]
-    rules = layout.rules[tool]
-    if tool == "compose":
+        # devrun on compose's file mounts what compose mounts
+        svc["volumes"] = ["./app.py:" + APP_PATH + ":ro", *layout.mounts[_side(tool)]]
+    rules = layout.rules[_side(tool)]
+    if tool == DEVRUN_COMPOSE:
+        extras, rules = compose_x_devrun(layout)
+        svc["develop"] = {"watch": rules}
+        if extras:
+            svc["x-devrun"] = extras
+    elif tool == "compose":
         svc["develop"] = {"watch": rules}
     else:
         svc["watch"] = rules
@@ -215,7 +235,7 @@ def generate(layout: Layout, tool: str, name: str, base: Path | None = None) -> 
         (root / "ctx" / "app.py").write_text(APP_SOURCE)
         (root / "ctx" / "Dockerfile").write_text(dockerfile(INITIAL))
     as_compose = tool in ("compose", DEVRUN_COMPOSE)
-    doc = {"name": name, "services": {"app": _service(layout, "compose" if as_compose else tool, port)}}
+    doc = {"name": name, "services": {"app": _service(layout, tool, port)}}
     if as_compose:
         doc = {"services": doc["services"]}
     (root / config_file(tool)).write_text(yaml.safe_dump(doc, sort_keys=False))

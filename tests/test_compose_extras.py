@@ -139,3 +139,35 @@ def test_a_signal_rule_from_x_devrun_runs_through_up(
     finally:
         up.stop()
         cleanup_project(project_name)
+
+
+def test_a_rule_made_a_sync_drops_composes_exec_and_keeps_its_target(tmp_path: Path) -> None:
+    """compose's sync+exec, a plain sync for devrun (its own action comes from the
+    service's x-devrun.watch): the bench's spelling of devrun's signal and exec."""
+    from devrun.config import loader
+
+    write_files(
+        tmp_path,
+        {
+            "src/v.txt": "1",
+            "compose.yaml": f"""
+services:
+  app:
+    image: {BUSYBOX}
+    develop:
+      watch:
+        - path: ./src
+          action: sync+exec
+          target: /srv
+          exec: {{command: ["sh", "-c", "kill -HUP 1"]}}
+          x-devrun: {{action: sync}}
+    x-devrun:
+      watch: [{{path: ./src, action: signal, signal: HUP}}]
+""",
+        },
+    )
+    rules = loader.load(start=tmp_path, environ={}).project.services["app"].watch
+    assert [(r.action, r.target, r.exec, r.signal) for r in rules] == [
+        ("sync", "/srv", None, None),
+        ("signal", None, None, "SIGHUP"),
+    ]

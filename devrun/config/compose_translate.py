@@ -408,6 +408,8 @@ def _watch(develop: dict[str, Any], at: str, notes: _Notes) -> PosList:
             "sync+exec",
         ):
             out.pop("target", None)  # compose's sync target, for compose only
+        if "action" in rule.get("x-devrun", {}) and out.get("action") not in ("exec", "sync+exec"):
+            out.pop("exec", None)  # compose's exec, for compose only
         for key in rule:
             if key not in ("path", "action", "target", "ignore", "initial_sync", "exec", "x-devrun"):
                 notes.add(rule, key, f"{where}.{key}", "devrun rules have no such key; use globs in path")
