@@ -74,7 +74,9 @@ class RunTrack:
 
     def before_restart(self, engine: Engine, svc: Any, cid: str) -> None:
         where = ready.targets(engine, svc, cid)
-        self.hold = ready.Hold(where[0] if where else None)
+        # through a forward (a remote engine) the held connection may already reach the new app
+        forwarded = bool(getattr(engine, "home_ports", None))
+        self.hold = ready.Hold(where[0] if where and not forwarded else None)
 
     def wait_ready(self, engine: Engine, svc: Any, cid: str) -> tuple[bool, str | None]:
         if self.kinds == {"sync"}:
