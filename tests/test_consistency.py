@@ -354,8 +354,13 @@ def test_an_interrupt_at_any_moment_leaves_the_service_as_it_was_or_stopped(
     time.sleep(1.5)
     proc.send_signal(signum)
     out, _ = proc.communicate(timeout=60)
-    assert proc.returncode == (130 if signum == signal.SIGINT else 143), out
-    assert "stopping" in out and "Traceback" not in out, out
+    assert "Traceback" not in out, out
+    if proc.returncode == -signum:
+        # a loaded machine: Python had not even reached devrun's own code
+        assert out == "", out
+    else:
+        assert proc.returncode == (130 if signum == signal.SIGINT else 143), out
+        assert "stopping" in out, out
     assert container(docker_client, project_name).status == "exited", out
 
 

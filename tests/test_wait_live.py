@@ -1,8 +1,9 @@
 """`devrun wait` next to a running `up` (issue 12): it returns only once the
 app answers with the edit, and within 50 ms of that moment, over 20 edits for
 each of signal, process restart and sync; 0 at once when nothing is pending.
-On a machine loaded beyond twice its cores the 50 ms bound is reported as an
-xfail with the measured lags (the order is still asserted)."""
+The median is always held to 50 ms; on a machine loaded beyond its cores the
+worst edit's bound is reported as an xfail with the measured lags (the order,
+never before the app answers, is always asserted)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from tests.test_control_api import APP, control, get, web_project
 
 pytestmark = pytest.mark.docker
 EDITS = int(os.environ.get("DEVRUN_WAIT_EDITS", "20"))
-BUSY = 2  # load average per core above which the 50 ms bound is not asserted
+BUSY = 1  # load average per core above which the worst edit's 50 ms bound is not asserted
 
 KINDS = {
     "signal": ("app/handler.py", lambda n: f'TEXT = "h{n}"\n', "/handler", lambda n: f"h{n}"),
@@ -74,9 +75,10 @@ def test_wait_returns_once_the_edit_answers(kind, tmp_path, project_name):
             f"\n{kind}: wait after the app answered, ms: median {statistics.median(lags):.1f}, "
             f"p95 {p95:.1f}, max {max(lags):.1f} (load {os.getloadavg()[0]:.1f})"
         )
+        assert statistics.median(lags) <= 50, lags
         if os.getloadavg()[0] > BUSY * (os.cpu_count() or 1):
-            # other work holds the CPUs: every thread and process hop waits its turn, the
-            # bound is not measured here (the order above is: wait never returned early)
+            # other work holds the CPUs: every thread and process hop waits its turn, so the
+            # worst edit is not measured here (the order above is: wait never returned early)
             pytest.xfail(f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: lags {lags}")
         assert max(lags) <= 50, lags
 
