@@ -214,6 +214,11 @@ def render(results: dict) -> str:
     lines += [""] + [f"- **{k}**: {v}" for k, v in NOTES.items() if k in sc]
     lines += _stages(results) + _commands(results)
     lines += _drip_storm(sc) + _lifecycle(results) + _explain(results) + _errors(results)
+    lines += [
+        "",
+        "`devrun wait` (how soon after the app answers with an edit `wait` returns) is measured by the",
+        "tests, not by this benchmark: [wait-latency.md](wait-latency.md).",
+    ]
     return "\n".join(lines) + "\n"
 
 
