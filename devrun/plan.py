@@ -169,6 +169,15 @@ def config_hash(spec: ContainerSpec) -> str:
 _LATE_FIELDS = ("extra_hosts", "dns", "dns_search", "sysctls", "read_only")
 
 
+def engine_policy(policy: str) -> tuple[str, int] | None:
+    """A service's `restart:` as the engine's RestartPolicy (name, maximum
+    retries; 0: no limit), or None for `no`."""
+    if policy in ("", "no"):
+        return None
+    name, _, count = policy.partition(":")
+    return name, int(count or 0)
+
+
 def container_labels(spec: ContainerSpec) -> dict[str, str]:
     return {
         **dict(spec.user_labels),

@@ -182,7 +182,7 @@ def test_crash_is_reported_and_restarted(tmp_project, project_name):
         exits = [e for e in seen if e["event"] == "container_exited"]
         assert exits[0]["exit_code"] == 3 and "boom" in exits[0]["last_lines"]
         assert any(
-            "restarting app in 1s (restart: on-failure, attempt 1)" in e.get("message", "") for e in seen
+            "the engine restarts app (restart: on-failure)" in e.get("message", "") for e in seen
         )
     finally:
         proc.send_signal(signal.SIGINT)

@@ -194,7 +194,7 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
             for k, v in HEALTH_DEFAULTS.items():
                 out[key].setdefault(k, v)
         elif key == "restart":
-            out[key] = _restart(value, svc, at, notes)
+            out[key] = value  # the engine's own policy, as compose sets it
         elif key == "network_mode":
             if value in ("bridge", "host", "none") or str(value).startswith("service:"):
                 out[key] = value
@@ -356,15 +356,6 @@ def _mount(spec: Any, at: str, notes: _Notes) -> Any:
         if key not in ("type", "source", "target", "read_only", "bind", "volume", "tmpfs", "consistency"):
             notes.add(spec, key, f"{at}.{key}", "devrun mounts binds, volumes and tmpfs")
     return out
-
-
-def _restart(value: Any, svc: Any, at: str, notes: _Notes) -> Any:
-    if value == "unless-stopped":
-        return "always"  # the same while devrun runs: it stops everything when it exits
-    if isinstance(value, str) and value.startswith("on-failure:"):
-        notes.add(svc, "restart", at, "devrun retries with capped backoff, without a count")
-        return "on-failure"
-    return value
 
 
 def compose_ignores(patterns: Any) -> Any:

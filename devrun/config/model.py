@@ -301,6 +301,15 @@ def _restart_policy(value: Any) -> Any:
     return value
 
 
+RESTART_POLICY = re.compile(r"no|always|unless-stopped|on-failure(:\d+)?")
+
+
+def _check_restart(value: str) -> str:
+    if not RESTART_POLICY.fullmatch(value):
+        raise ValueError("restart is no, always, unless-stopped, on-failure or on-failure:N")
+    return value
+
+
 def _network_mode(value: str) -> str:
     if value in ("bridge", "host", "none") or (value.startswith("service:") and value[8:]):
         return value
@@ -329,7 +338,8 @@ class Service(Strict):
     stop_grace_period: Duration = 10.0
     depends_on: Annotated[dict[str, DependsOn], BeforeValidator(_depends)] = Field(default_factory=dict)
     healthcheck: Healthcheck | None = None
-    restart: Annotated[Literal["no", "on-failure", "always"], BeforeValidator(_restart_policy)] = "no"
+    # also the engine's own restart policy, so it holds after `up -d` (as compose sets it)
+    restart: Annotated[str, BeforeValidator(_restart_policy), AfterValidator(_check_restart)] = "no"
     # how a `restart` action restarts: the main process inside the running
     # container (fast, keeps network and logs) or the whole container
     restart_mode: Literal["auto", "process", "container"] = "auto"

@@ -15,7 +15,7 @@ from typing import Any
 import docker
 import requests
 
-from devrun.plan import ContainerSpec, FileCopy, Mount, container_labels
+from devrun.plan import ContainerSpec, FileCopy, Mount, container_labels, engine_policy
 
 _NS = 1_000_000_000
 
@@ -79,6 +79,7 @@ def create_kwargs(
         dns_search=list(spec.dns_search) or None,
         sysctls=dict(spec.sysctls) or None,
         read_only=spec.read_only or None,
+        restart_policy=_restart_policy(spec.restart_policy),
     )
     endpoint = api.create_endpoint_config(
         aliases=list(spec.aliases), ipv4_address=spec.ipv4_address, ipv6_address=spec.ipv6_address
@@ -107,6 +108,12 @@ def create_kwargs(
         if (spec.network_mode or "").startswith("container:")
         else spec.hostname or spec.service,
     }
+
+
+def _restart_policy(policy: str) -> dict[str, Any]:
+    """`restart:` as the engine's own policy (compose sets it too): it holds after `up -d`."""
+    name, count = engine_policy(policy) or ("no", 0)
+    return {"Name": name, "MaximumRetryCount": count}
 
 
 _PROPAGATION = ("shared", "rshared", "slave", "rslave", "private", "rprivate")

@@ -7,10 +7,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from devrun.plan import engine_policy
+
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 # a container that ran this long before crashing starts its backoff afresh
 BACKOFF_RESET_AFTER = 10.0
+
+
+def engine_restarts(policy: str, exit_code: int | None, restarts: int) -> bool:
+    """Whether the engine restarts a container that exited by itself, after
+    `restarts` restarts of its own: devrun's attached loop then only reports."""
+    rule = engine_policy(policy)
+    if rule is None:
+        return False
+    name, limit = rule
+    if name == "on-failure":
+        return exit_code not in (0, None) and (limit == 0 or restarts < limit)
+    return True
 
 
 def restart_delay(policy: str, exit_code: int | None, attempt: int) -> float | None:

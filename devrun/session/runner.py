@@ -27,7 +27,7 @@ from devrun.config.loader import LoadedConfig
 from devrun.engine.protocol import EngineEvent
 from devrun.errors import EXIT_SIGINT, EXIT_SIGTERM, EngineError
 from devrun.output import Printer
-from devrun.plan import start_order
+from devrun.plan import engine_policy, start_order
 from devrun.session import hooks, lifecycle
 from devrun.session.logstream import LogFollowers
 from devrun.session.messages import (
@@ -318,6 +318,10 @@ class Session:
         )
         ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
         policy = self.cfg.project.services[service].restart
+        if engine_policy(policy) is not None and self._engine_restarts(service, cid, policy):
+            # the engine's own policy (set as compose sets it) restarts it: devrun
+            # only reports, so the container is never started twice
+            return
         decision = decide(policy, Exit(exit_code, ran), self._attempts.get(service, 0))
         self._attempts[service] = decision.attempts
         delay = decision.delay
@@ -329,6 +333,19 @@ class Session:
         timer = threading.Timer(delay, self.submit, args=(RestartDue(service, cid),))
         timer.daemon = True
         timer.start()
+
+    def _engine_restarts(self, service: str, cid: str, policy: str) -> bool:
+        """Whether the engine's restart policy took the container over: at its
+        die event the engine has marked it restarting (or started it again).
+        A container made before devrun set the policy has none: devrun restarts it."""
+        try:
+            state = self.engine.state(cid)
+        except EngineError:
+            return False
+        if state.status not in ("restarting", "running"):
+            return False
+        self.printer.info(f"the engine restarts {service} (restart: {policy})")
+        return True
 
     def _on_restart_due(self, msg: RestartDue) -> None:
         if self.stopping or self.containers.get(msg.service) != msg.container_id:
