@@ -71,7 +71,12 @@ EVENTS: dict[str, dict[str, str]] = {
         "edit_to_ready_ms": "integer|null",
     },
     "log": {"service": "string", "stream": "string", "line": "string", "line_b64": "string"},
-    "container_exited": {"service": "string", "exit_code": "integer", "last_lines": "array"},
+    "container_exited": {
+        "service": "string",
+        "exit_code": "integer",
+        "last_lines": "array",
+        "restarting": "boolean",
+    },
     "config_reloaded": {"services_changed": "array"},
     "error": {"message": "string", "where": "string|null"},
     "warning": {"message": "string"},
@@ -411,6 +416,11 @@ def human_text(kind: str, f: dict[str, Any]) -> str | None:
         case "container_exited":
             if f.get("exit_code") in (0, None):
                 return f"{f['service']} exited with code {f['exit_code']}"
+            if f.get("restarting"):
+                return (
+                    f"{f['service']} CRASHED: exited with code {f['exit_code']}; "
+                    "its restart policy starts it again; save a fix"
+                )
             return (
                 f"{f['service']} CRASHED: exited with code {f['exit_code']}; "
                 f"save a fix, or `devrun restart {f['service']}` starts it again"

@@ -58,6 +58,8 @@ class LogFollowers:
     def _run(self, service: str, container_id: str, since: float | None) -> None:
         with self._lock:
             ring = self._last.setdefault(service, collections.deque(maxlen=KEEP_LINES))
+            # a stream (re)started after a start: the next exit reports only this run's lines
+            ring.clear()
         try:
             for stream, line in self.engine.logs(container_id, follow=True, since=since):
                 ring.append(line)

@@ -310,19 +310,23 @@ class Session:
 
     def _report_exit(self, service: str, cid: str, exit_code: int | None) -> None:
         self.logs.wait_ended(cid, 1.0)  # the follower prints the last lines first
+        ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
+        policy = self.cfg.project.services[service].restart
+        # the engine's own policy (set as compose sets it) restarts it: devrun only
+        # reports, so the container is never started twice
+        by_engine = engine_policy(policy) is not None and self._engine_restarts(cid)
+        decision = None if by_engine else decide(policy, Exit(exit_code, ran), self._attempts.get(service, 0))
         self.printer.event(
             "container_exited",
             service=service,
             exit_code=exit_code,
             last_lines=self.logs.last_lines(service)[-5:],
+            restarting=by_engine or (decision is not None and decision.delay is not None),
         )
-        ran = time.monotonic() - self._started_at.get(cid, time.monotonic())
-        policy = self.cfg.project.services[service].restart
-        if engine_policy(policy) is not None and self._engine_restarts(service, cid, policy):
-            # the engine's own policy (set as compose sets it) restarts it: devrun
-            # only reports, so the container is never started twice
+        if by_engine:
+            self.printer.info(f"the engine restarts {service} (restart: {policy})")
             return
-        decision = decide(policy, Exit(exit_code, ran), self._attempts.get(service, 0))
+        assert decision is not None
         self._attempts[service] = decision.attempts
         delay = decision.delay
         if delay is None:
@@ -334,7 +338,7 @@ class Session:
         timer.daemon = True
         timer.start()
 
-    def _engine_restarts(self, service: str, cid: str, policy: str) -> bool:
+    def _engine_restarts(self, cid: str) -> bool:
         """Whether the engine's restart policy took the container over: at its
         die event the engine has marked it restarting (or started it again).
         A container made before devrun set the policy has none: devrun restarts it."""
@@ -342,10 +346,7 @@ class Session:
             state = self.engine.state(cid)
         except EngineError:
             return False
-        if state.status not in ("restarting", "running"):
-            return False
-        self.printer.info(f"the engine restarts {service} (restart: {policy})")
-        return True
+        return state.status in ("restarting", "running")
 
     def _on_restart_due(self, msg: RestartDue) -> None:
         if self.stopping or self.containers.get(msg.service) != msg.container_id:
