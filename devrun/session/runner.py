@@ -459,6 +459,8 @@ def up(
 
         # until the loop runs, SIGTERM interrupts like Ctrl-C: nothing is left half-done
         previous_term = signal.signal(signal.SIGTERM, interrupt)
+        previous: dict[int, Any] = {}
+        handed_to_loop = False
         try:
             hook = (
                 (lambda svc, cid: before_start(cfg, engine, printer, svc, cid, session.expect_stop))
@@ -484,6 +486,12 @@ def up(
             session.forwards = remote.forward_ports(cfg, engine, printer, order)
             if extend is not None and watch:
                 extend(session)
+            # from here a signal is a message to the loop: no interrupt can land between
+            # the last step above and the loop, where nothing would stop what runs
+            for s in (signal.SIGINT, STOP_FOR_DOWN, signal.SIGTERM):
+                previous[s] = signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum)))
+            previous[signal.SIGTERM] = previous_term
+            handed_to_loop = True
         except KeyboardInterrupt:
             running = {**started, **session.containers}
             printer.info(
@@ -500,14 +508,12 @@ def up(
                 printer.event("service_stopped", service=s)
             return EXIT_SIGTERM if interrupted and interrupted[0] == signal.SIGTERM else EXIT_SIGINT
         finally:
-            signal.signal(signal.SIGTERM, previous_term)
+            if not handed_to_loop:
+                for s, h in [*previous.items(), (signal.SIGTERM, previous_term)]:
+                    signal.signal(s, h)
         # ready: every service running and every watch placed (what editor tasks wait for)
-        printer.event("ready", services=order)
-        previous = {
-            s: signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum)))
-            for s in (signal.SIGINT, signal.SIGTERM, STOP_FOR_DOWN)
-        }
         try:
+            printer.event("ready", services=order)
             return session.run()
         finally:
             for s, h in previous.items():
