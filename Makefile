@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test lint bench soak screenshots setup images venv clean
+.PHONY: demo test test-remote lint bench soak screenshots setup images venv clean
 
 $(BIN)/devrun: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: venv setup
 
 test: venv setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
+
+# the remote-engine tests, with the ssh variants that are still flaky
+test-remote: venv setup
+	DEVRUN_REMOTE_SSH=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m remote $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check devrun tests bench

@@ -149,11 +149,16 @@ def _down(remote_bed, folder: Path, project: str, flags, env) -> None:
     assert r.returncode == 0, r.stderr
 
 
-SSH_SESSIONS = pytest.mark.xfail(
-    reason="flaky over ssh: an engine call is sometimes refused by sshd mid-run "
-    "(ChannelException 'Connect failed', session channels on the one connection; see docs/remote.md)",
-    strict=False,
-)
+# flaky over ssh: an engine call is sometimes refused by sshd mid-run (ChannelException
+# 'Connect failed', session channels on the one connection; see docs/remote.md). They
+# run in `make test-remote` (DEVRUN_REMOTE_SSH=1), not in `make test`, whose time they
+# would take without proving anything while they are flaky.
+SSH_SESSIONS = [
+    pytest.mark.skipif(
+        os.environ.get("DEVRUN_REMOTE_SSH") != "1", reason="flaky over ssh: `make test-remote` runs it"
+    ),
+    pytest.mark.xfail(reason="flaky over ssh: sshd refuses a session channel mid-run", strict=False),
+]
 
 
 @pytest.mark.parametrize("how", ["tcp", pytest.param("ssh", marks=SSH_SESSIONS)])
