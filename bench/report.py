@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bench.commands import PROFILE_RUNS
 from bench.commands import ROWS as COMMAND_ROWS
 from bench.projects import DEVRUN_COMPOSE
@@ -451,8 +453,8 @@ def _commands(results: dict) -> list[str]:
         "## Command startup: whole processes beside compose (median ms)",
         "",
         f"The same two-service project (the app, a busybox worker) for each tool, in its own file and project: "
-        f"`{cmds.get('devrun_cli')} -p NAME -f devrun.yaml ...` beside compose's Go binary itself "
-        f"(`{cmds.get('compose_cli')}`, which `.venv/bin/docker-compose` and `docker compose` run) "
+        f"`{_shown_path(cmds.get('devrun_cli'))} -p NAME -f devrun.yaml ...` beside compose's Go binary itself "
+        f"(`{_shown_path(cmds.get('compose_cli'))}`, which `.venv/bin/docker-compose` and `docker compose` run) "
         f"`-p NAME -f compose.yaml ...`. The tools take turns command by command; {cmds.get('reps')} runs per row "
         f"({cmds.get('cycle_reps')} for `down` then `up -d`) after one uncounted `--version` each. `ps` with `up` "
         f"running: an attached `devrun up --json` watches devrun's project; compose's `ps` runs beside it.",
@@ -492,3 +494,12 @@ def _commands(results: dict) -> list[str]:
             ],
         ]
     return out
+
+
+def _shown_path(path: str | None) -> str:
+    """A program's path without this machine's folders: from `.venv/` or `site-packages/` on."""
+    path = str(path or "")
+    for anchor in (".venv/", "site-packages/"):
+        if anchor in path:
+            return path[path.index(anchor) :]
+    return os.path.basename(path)

@@ -17,9 +17,10 @@ def main() -> None:
             code = fast_run(sys.argv[1:])
             if code is not None:
                 sys.exit(code)
-        from devrun.engine import keep_paramiko_out_unless_ssh
+        if not OFFLINE & set(sys.argv[1:3]):
+            from devrun.engine import keep_paramiko_out_unless_ssh
 
-        keep_paramiko_out_unless_ssh(sys.argv[1:])
+            keep_paramiko_out_unless_ssh(sys.argv[1:])
         from devrun.cli.main import main as cli_main
     except KeyboardInterrupt:
         sys.exit(130)
@@ -27,6 +28,10 @@ def main() -> None:
         sys.exit(143)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     cli_main()
+
+
+# commands that never talk to an engine (nothing to decide about paramiko)
+OFFLINE = {"config", "schema", "init", "--version", "--help", "-h"}
 
 
 class _Terminated(BaseException):

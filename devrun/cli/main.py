@@ -141,8 +141,8 @@ def config_cmd(
     project: ProjectOpt = None,
 ) -> None:
     """Validate devrun.yaml and print the resolved config."""
+    from devrun import plan
     from devrun.config.render import resolved_dict
-    from devrun.session import lifecycle
 
     if fmt not in ("yaml", "json"):
         raise UsageError(f"--format {fmt}: give yaml or json")
@@ -151,7 +151,7 @@ def config_cmd(
     lists = {
         "services": names,
         "volumes": sorted(cfg.project.volumes),
-        "images": [lifecycle.image_tag(cfg, s) for s in names],
+        "images": [plan.image_tag(cfg.name, s, cfg.project.services[s]) for s in names],
         "profiles": sorted({p for svc in cfg.project.services.values() for p in svc.profiles}),
     }
     wanted = [

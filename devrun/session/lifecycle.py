@@ -28,8 +28,7 @@ if TYPE_CHECKING:
 
 
 def image_tag(cfg: LoadedConfig, service: str) -> str:
-    svc = cfg.project.services[service]
-    return svc.image or f"{cfg.name}-{service}"
+    return plan.image_tag(cfg.name, service, cfg.project.services[service])
 
 
 def resolve_images(
