@@ -17,7 +17,7 @@ def main() -> None:
             code = fast_run(sys.argv[1:])
             if code is not None:
                 sys.exit(code)
-        if not OFFLINE & set(sys.argv[1:3]):
+        if not OFFLINE & set(sys.argv[1:]):
             from devrun.engine import keep_paramiko_out_unless_ssh
 
             keep_paramiko_out_unless_ssh(sys.argv[1:])

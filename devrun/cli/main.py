@@ -118,9 +118,10 @@ def _root(
         strict=strict,
         context=context,
     )
-    from devrun.engine.select import set_context_flag
+    if context is not None:  # the engine selection is imported only by the commands that connect
+        from devrun.engine.select import set_context_flag
 
-    set_context_flag(context)
+        set_context_flag(context)
 
 
 def config_cmd(
