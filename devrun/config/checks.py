@@ -192,7 +192,7 @@ class _Checks:
             )
         elif not ctx.is_dir():
             self.add((*base, "build", "context"), "the build context is not a folder")
-        elif not (ctx / svc.build.dockerfile).is_file():
+        elif svc.build.dockerfile_inline is None and not (ctx / svc.build.dockerfile).is_file():
             self.add((*base, "build", "dockerfile"), "this Dockerfile is not in the build context")
         # a build arg without a value takes the shell's; unset, compose leaves it out
         svc.build.args = {

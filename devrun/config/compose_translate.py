@@ -25,7 +25,7 @@ SERVICE_KEYS = {
     "mem_reservation", "cpus", "pids_limit", "extra_hosts", "dns", "dns_search", "sysctls", "read_only",
     "post_start", "pre_stop",
 }  # fmt: skip
-BUILD_KEYS = ("context", "dockerfile", "args", "target")
+BUILD_KEYS = ("context", "dockerfile", "args", "target", "dockerfile_inline")
 HEALTH_KEYS = ("test", "interval", "timeout", "retries", "start_period", "start_interval", "disable")
 # compose's defaults, which differ from devrun.yaml's quicker ones
 HEALTH_DEFAULTS = {"interval": "30s", "timeout": "30s", "retries": 3, "start_period": "0s"}
@@ -165,7 +165,13 @@ def _service(svc: dict[str, Any], path: str, notes: _Notes) -> dict[str, Any]:
             _deploy(value, out, at, notes)
         elif key == "build":
             out[key] = (
-                _pick(value, BUILD_KEYS, at, notes, "devrun builds with context, dockerfile, args, target")
+                _pick(
+                    value,
+                    BUILD_KEYS,
+                    at,
+                    notes,
+                    "devrun builds with context, dockerfile, dockerfile_inline, args, target",
+                )
                 if isinstance(value, dict)
                 else value
             )

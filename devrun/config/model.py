@@ -48,6 +48,8 @@ class BuildSpec(Strict):
     # a name without a value takes it from the shell, as compose does
     args: Annotated[dict[str, str | None], BeforeValidator(_env_map)] = Field(default_factory=dict)
     target: str | None = None
+    # the Dockerfile itself, written in the config (compose's build.dockerfile_inline)
+    dockerfile_inline: str | None = None
 
 
 def _build(value: Any) -> Any:

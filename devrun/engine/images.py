@@ -3,8 +3,10 @@ devrun.engine.docker.Engine)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
 import threading
 from typing import Any
 
@@ -143,10 +145,20 @@ class Images:
         and ends with the tail of its log."""
         log: list[str] = []
         step = ""
-        with translate(say=lambda reason: f"service {service}: build failed: {reason}"):
+        with (
+            contextlib.ExitStack() as stack,
+            translate(say=lambda reason: f"service {service}: build failed: {reason}"),
+        ):
+            dockerfile = spec.dockerfile
+            if spec.dockerfile_inline is not None:
+                # outside the context, docker-py sends the file along with it under a name of its own
+                inline = stack.enter_context(tempfile.NamedTemporaryFile("w", suffix=".Dockerfile"))
+                inline.write(spec.dockerfile_inline)
+                inline.flush()
+                dockerfile = inline.name
             stream = self.api.build(
                 path=spec.context,
-                dockerfile=spec.dockerfile,
+                dockerfile=dockerfile,
                 tag=tag,
                 buildargs=spec.args or None,
                 target=spec.target,
