@@ -269,7 +269,7 @@ CASES = [
     Case(
         "restart-policy",
         svc("image: x\nrestart: sometimes"),
-        [Expect(4, 14, "services.web.restart", "not one of no, on-failure, always")],
+        [Expect(4, 14, "services.web.restart", "restart is no, always, unless-stopped, on-failure or on-failure:N")],
     ),
     Case(
         "bad-service-name",
