@@ -89,8 +89,9 @@ def test_footer_keys_pause_and_restart(tmp_path, project_name):
         wait_until(lambda: get(port, "/handler") == "h0", 30, what="the app")
         footer = term.lines()[-2:]
         assert footer[0].startswith("web ● ") and footer[1].startswith(KEYS_LINE), footer
-        # the footer stays at the bottom while logs scroll above it
-        assert "ready: web" in term.screen()
+        # the footer stays at the bottom while logs scroll above it (ready is printed once
+        # the footer runs, a moment after it first shows)
+        wait_until(lambda: "ready: web" in term.screen(), 10, what="ready above the footer")
 
         term.press("p")
         wait_until(lambda: "watching paused" in term.lines()[-2], 10, what="paused in the footer")

@@ -457,8 +457,10 @@ def up(
             interrupted.append(signum)
             raise KeyboardInterrupt
 
-        # until the loop runs, SIGTERM interrupts like Ctrl-C: nothing is left half-done
+        # until the loop runs, SIGTERM interrupts like Ctrl-C: nothing is left half-done; both
+        # are remembered, so one whose KeyboardInterrupt some library swallowed still stops `up`
         previous_term = signal.signal(signal.SIGTERM, interrupt)
+        previous_int = signal.signal(signal.SIGINT, interrupt)
         previous: dict[int, Any] = {}
         handed_to_loop = False
         try:
@@ -490,8 +492,10 @@ def up(
             # the last step above and the loop, where nothing would stop what runs
             for s in (signal.SIGINT, STOP_FOR_DOWN, signal.SIGTERM):
                 previous[s] = signal.signal(s, lambda signum, _f: session.submit(StopRequest(signum)))
-            previous[signal.SIGTERM] = previous_term
+            previous[signal.SIGTERM], previous[signal.SIGINT] = previous_term, previous_int
             handed_to_loop = True
+            if interrupted:
+                session.submit(StopRequest(interrupted[0]))
         except KeyboardInterrupt:
             running = {**started, **session.containers}
             printer.info(
@@ -509,7 +513,11 @@ def up(
             return EXIT_SIGTERM if interrupted and interrupted[0] == signal.SIGTERM else EXIT_SIGINT
         finally:
             if not handed_to_loop:
-                for s, h in [*previous.items(), (signal.SIGTERM, previous_term)]:
+                for s, h in [
+                    *previous.items(),
+                    (signal.SIGTERM, previous_term),
+                    (signal.SIGINT, previous_int),
+                ]:
                     signal.signal(s, h)
         # ready: every service running and every watch placed (what editor tasks wait for)
         try:
