@@ -232,10 +232,10 @@ def restart_mode_note(service: str, svc: Service, image: ImageInfo) -> str | Non
     return f"service {service}: restarts restart the whole container (slower): {why}"
 
 
-
 def image_tag(project_name: str, service: str, svc: Service) -> str:
     """The image a service runs: its `image`, else the one devrun builds for it."""
     return svc.image or f"{project_name}-{service}"
+
 
 def volume_name(project: Project, project_name: str, volume: str) -> str:
     spec = project.volumes.get(volume)

@@ -269,7 +269,14 @@ CASES = [
     Case(
         "restart-policy",
         svc("image: x\nrestart: sometimes"),
-        [Expect(4, 14, "services.web.restart", "restart is no, always, unless-stopped, on-failure or on-failure:N")],
+        [
+            Expect(
+                4,
+                14,
+                "services.web.restart",
+                "restart is no, always, unless-stopped, on-failure or on-failure:N",
+            )
+        ],
     ),
     Case(
         "bad-service-name",

@@ -181,9 +181,7 @@ def test_crash_is_reported_and_restarted(tmp_project, project_name):
         seen = events_until(proc, lambda ev: sum(e["event"] == "container_exited" for e in ev) == 2)
         exits = [e for e in seen if e["event"] == "container_exited"]
         assert exits[0]["exit_code"] == 3 and "boom" in exits[0]["last_lines"]
-        assert any(
-            "the engine restarts app (restart: on-failure)" in e.get("message", "") for e in seen
-        )
+        assert any("the engine restarts app (restart: on-failure)" in e.get("message", "") for e in seen)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
