@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
+
+# A test run started in the background (`cmd &` in a shell without job control, as CI
+# scripts do) inherits SIGINT ignored, and so would every devrun it starts; the tests
+# interrupt devrun as a terminal's Ctrl-C does, so the run takes the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
