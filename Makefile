@@ -29,9 +29,9 @@ demo: venv setup
 test: venv setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15 $(PYTEST_ARGS)
 
-# the remote-engine tests, with the ssh variants that are still flaky
+# the remote-engine tests alone (make test runs them too)
 test-remote: venv setup
-	DEVRUN_REMOTE_SSH=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m remote $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m remote $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check devrun tests bench

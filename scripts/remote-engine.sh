@@ -5,6 +5,8 @@
 #   remote-engine.sh stop [--purge]   stop it and remove everything it made (--purge: its images too)
 #   remote-engine.sh env              KEY=VALUE facts for tests and shells: eval "$(remote-engine.sh env)"
 #   remote-engine.sh status           exit 0 when every part answers
+#   remote-engine.sh link down|up     cut this machine's link to the box (every connection
+#                                     through it ends, new ones are refused), then restore it
 #
 # The "remote box" is a network namespace plus a mount namespace:
 #   - a second dockerd (own data root, exec root, pidfile, daemon.json, socket,
@@ -341,6 +343,17 @@ do_stop() {
   if [ "$purge" = --purge ]; then rm -rf "$STATE"; fi
 }
 
+# The loopback forwarders are this machine's link to the box: `link down` cuts every
+# connection through them and refuses new ones (a dropped link), `link up` restores it.
+forward_up() {
+  alive "$STATE/forward.pid" && return 0
+  nohup "$(python3_bin)" "$here/remote-engine-link.py" forward \
+    "127.0.0.1:$TCP_PORT=$PLAIN_REMOTE:$ENGINE_PORT@$IF_PLAIN" "127.0.0.1:$SSH_PORT=$PLAIN_REMOTE:22@$IF_PLAIN" \
+    </dev/null >>"$STATE/link.log" 2>&1 9>&- &
+  echo $! >"$STATE/forward.pid"
+  wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$TCP_PORT" || die "the forwarder did not listen (log: $STATE/link.log)"
+}
+
 do_start() {
   need_tools
   if status; then
@@ -374,10 +387,7 @@ do_start() {
     die "the second dockerd did not answer within 30 s (log above: $STATE/dockerd.log)"
   fi
   readlink "/proc/$(cat "$STATE/dockerd.pid")/ns/mnt" >"$STATE/mntns"
-  nohup "$(python3_bin)" "$here/remote-engine-link.py" forward \
-    "127.0.0.1:$TCP_PORT=$PLAIN_REMOTE:$ENGINE_PORT@$IF_PLAIN" "127.0.0.1:$SSH_PORT=$PLAIN_REMOTE:22@$IF_PLAIN" \
-    </dev/null >>"$STATE/link.log" 2>&1 9>&- &
-  echo $! >"$STATE/forward.pid"
+  forward_up
   # a fresh box: nothing left from an earlier run (images stay, so start stays quick)
   rdocker ps -aq | xargs -r rdocker rm -f >/dev/null
   rdocker network prune -f >/dev/null
@@ -406,5 +416,12 @@ case "$cmd" in
     ;;
   env) print_env ;;
   status) status ;;
-  *) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  link)
+    case "${1:-}" in
+      down) kill_pidfile "$STATE/forward.pid" 2 ;;
+      up) forward_up ;;
+      *) die "usage: remote-engine.sh link down|up" ;;
+    esac
+    ;;
+  *) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

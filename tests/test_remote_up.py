@@ -149,19 +149,7 @@ def _down(remote_bed, folder: Path, project: str, flags, env) -> None:
     assert r.returncode == 0, r.stderr
 
 
-# flaky over ssh: an engine call is sometimes refused by sshd mid-run (ChannelException
-# 'Connect failed', session channels on the one connection; see docs/remote.md). They
-# run in `make test-remote` (DEVRUN_REMOTE_SSH=1), not in `make test`, whose time they
-# would take without proving anything while they are flaky.
-SSH_SESSIONS = [
-    pytest.mark.skipif(
-        os.environ.get("DEVRUN_REMOTE_SSH") != "1", reason="flaky over ssh: `make test-remote` runs it"
-    ),
-    pytest.mark.xfail(reason="flaky over ssh: sshd refuses a session channel mid-run", strict=False),
-]
-
-
-@pytest.mark.parametrize("how", ["tcp", pytest.param("ssh", marks=SSH_SESSIONS)])
+@pytest.mark.parametrize("how", ["tcp", "ssh"])
 def test_python_web_on_a_remote_engine(remote_bed, remote_client, tmp_path, how):
     project = f"rweb-{how}-{uuid.uuid4().hex[:6]}"
     folder = tmp_path / "python-web"
@@ -229,10 +217,7 @@ def test_python_web_on_a_remote_engine(remote_bed, remote_client, tmp_path, how)
 
 @pytest.mark.parametrize(
     "how",
-    [
-        "context",
-        pytest.param("context-ssh", marks=SSH_SESSIONS),
-    ],
+    ["context", "context-ssh"],
 )
 def test_a_compose_project_on_a_remote_engine_by_context(remote_bed, remote_client, tmp_path, how):
     project = f"rcomp-{how}-{uuid.uuid4().hex[:6]}"

@@ -6,6 +6,7 @@ that have no public equivalent, in one place."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -19,7 +20,14 @@ from devrun.errors import EngineError
 def _reason(e: Exception) -> str:
     if isinstance(e, docker.errors.APIError):
         return str(e.explanation or e)
-    return str(e) or type(e).__name__
+    text = str(e) or type(e).__name__
+    if isinstance(e, requests.exceptions.Timeout):
+        return "the engine did not answer in time"
+    if isinstance(e, requests.exceptions.ConnectionError):
+        # requests' text is urllib3's retry chain, one long line: keep the OS's reason
+        found = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+        return f"the engine cannot be reached ({found.group(1).strip() if found else 'connection failed'})"
+    return text
 
 
 @contextlib.contextmanager
@@ -40,6 +48,12 @@ def translate(what: str = "", say: Callable[[str], str] | None = None) -> Iterat
         if isinstance(e, docker.errors.NotFound):
             raise EngineError(f"{what}: not found ({reason})") from None
         raise EngineError(f"{what}: {reason}") from None
+    except Exception as e:
+        if not type(e).__module__.startswith("paramiko"):
+            raise
+        # the ssh link (session refused, connection lost): an engine failure like any other
+        reason = str(e) or type(e).__name__
+        raise EngineError(say(reason) if say is not None else f"{what}: ssh: {reason}") from None
 
 
 def _raw(
@@ -67,3 +81,15 @@ def _untimed(api: Any, sock: Any) -> Any:
     docker-py's read timeout lifted from it."""
     api._disable_socket_timeout(sock)
     return getattr(sock, "_sock", sock)
+
+
+def _close(sock: Any) -> None:
+    """Close a hijacked connection now. docker-py ties the socket and its
+    response in a cycle that only the garbage collector breaks, and over ssh
+    every one left open holds one of sshd's sessions (engine/sshlink.py)."""
+    for part in (getattr(sock, "_sock", None), sock, getattr(sock, "_response", None)):
+        if part is not None:
+            with contextlib.suppress(Exception):
+                part.close()
+    with contextlib.suppress(AttributeError):
+        del sock._response

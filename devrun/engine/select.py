@@ -88,6 +88,10 @@ class EngineTarget:
         client = None
         try:
             client = docker.DockerClient(**self.client_kwargs(timeout, use_ssh_client))
+            if self.transport == "ssh":
+                from devrun.engine.sshlink import harden
+
+                harden(client)
             if ping:
                 client.ping()
             return client

@@ -14,11 +14,12 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.utils.socket as dsock
 import requests
 import urllib3.exceptions
 
 from devrun import labels
-from devrun.engine.calls import _raw, _untimed, translate
+from devrun.engine.calls import _close, _raw, _untimed, translate
 from devrun.engine.protocol import EngineEvent
 from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
 from devrun.engine.wire import StreamLines, create_kwargs, log_lines
@@ -86,16 +87,19 @@ class Streams:
             ex = self.api.exec_create(
                 container_id, argv, user=user or "", workdir=workdir, environment=env, privileged=privileged
             )
-            out = self.api.exec_start(ex["Id"], stream=True, demux=True)
-            streams = {"stdout": StreamLines(), "stderr": StreamLines()}
-            for chunk in out:
-                for name, data in zip(("stdout", "stderr"), chunk, strict=True):
-                    if data:
-                        for line in streams[name].feed(data):
-                            on_line(name, line)
-            for name, lines in streams.items():
+            sock = self.api.exec_start(ex["Id"], socket=True)
+            streams = {1: StreamLines(), 2: StreamLines()}
+            names = {1: "stdout", 2: "stderr"}
+            try:
+                for kind, data in dsock.frames_iter(sock, False):
+                    if data and kind in streams:
+                        for line in streams[kind].feed(data):
+                            on_line(names[kind], line)
+            finally:
+                _close(sock)  # at once: over ssh each open stream holds one of sshd's sessions
+            for kind, lines in streams.items():
                 for line in lines.finish():
-                    on_line(name, line)
+                    on_line(names[kind], line)
             return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
 
     def put_archive(self, container_id: str, path: str, data: bytes) -> None:
@@ -185,8 +189,6 @@ class Streams:
         handing each (1 stdout | 2 stderr, bytes) frame read back to `out`."""
         import socket as pysocket
 
-        import docker.utils.socket as dsock
-
         raw = _untimed(self.api, sock)
         if stdin is not None:
 
@@ -197,9 +199,12 @@ class Streams:
                     raw.shutdown(pysocket.SHUT_WR)
 
             threading.Thread(target=feed, daemon=True).start()
-        with contextlib.suppress(OSError, urllib3.exceptions.HTTPError):
-            for stream, data in dsock.frames_iter(sock, tty):
-                out(stream, data)
+        try:
+            with contextlib.suppress(OSError, urllib3.exceptions.HTTPError):
+                for stream, data in dsock.frames_iter(sock, tty):
+                    out(stream, data)
+        finally:
+            _close(sock)
 
     def exec_io(
         self,

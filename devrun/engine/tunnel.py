@@ -19,7 +19,7 @@ import socket
 import struct
 from typing import Any
 
-from devrun.engine.calls import _untimed, translate
+from devrun.engine.calls import _close, _untimed, translate
 from devrun.errors import EngineError
 
 # python3 first (byte-exact, half-close aware), then nc, then bash
@@ -53,6 +53,7 @@ class ExecStream:
     returns its stdout (the engine's 8-byte frame headers taken off)."""
 
     def __init__(self, api: Any, sock: Any):
+        self._sock = sock
         self._raw = _untimed(api, sock)
         self._left = 0  # payload bytes left in the current stdout frame
         self.refused = False  # the forwarder complained before any byte came back: nothing listens
@@ -94,8 +95,7 @@ class ExecStream:
         return chunk
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self._raw.close()
+        _close(self._sock)
 
 
 class ChannelStream:
@@ -135,12 +135,16 @@ def open_stream(api: Any, container_id: str, target: int, host_ip: str, host_por
         import paramiko
 
         address = "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
+        link = getattr(adapter, "ssh_link", None)
         for attempt in (1, 2):
-            transport = adapter.ssh_client.get_transport()
             try:
-                if transport is None or not transport.is_active():
-                    adapter._connect()  # the link dropped: one new ssh connection
+                if link is not None:
+                    transport = link.transport()  # reconnected when the link dropped
+                else:
                     transport = adapter.ssh_client.get_transport()
+                    if transport is None or not transport.is_active():
+                        adapter._connect()
+                        transport = adapter.ssh_client.get_transport()
                 channel = transport.open_channel(
                     "direct-tcpip", (address, host_port), ("127.0.0.1", 0), timeout=10
                 )
@@ -152,8 +156,9 @@ def open_stream(api: Any, container_id: str, target: int, host_ip: str, host_por
                     raise EngineError(
                         f"ssh tunnel to {address}:{host_port}: {e or type(e).__name__}"
                     ) from None
-                with contextlib.suppress(Exception):
-                    adapter.ssh_client.close()
+                if link is None:
+                    with contextlib.suppress(Exception):
+                        adapter.ssh_client.close()
     with translate(f"port {target} of {container_id[:12]}"):
         ex = api.exec_create(
             container_id, ["sh", "-c", _SCRIPT, "devrun-forward", str(target), _PY], stdin=True

@@ -72,6 +72,7 @@ class LiveReload(Worker):
         s.on(WatchBatch, self._on_batch)
         s.on(ContainerReplaced, self._on_replaced)
         s.container_listeners.append(self._on_container_event)
+        s.engine_back_listeners.append(self._on_engine_back)
         s.before_stop.append(self.stop)
         for service in s.services:
             svc = s.cfg.project.services[service]
@@ -220,6 +221,18 @@ class LiveReload(Worker):
         worker = self.workers.get(ev.service)
         if waiting and worker is not None:
             worker.submit(ChangeBatch(ev.service, frozenset(), {}, catch_up=True, cfg=self.session.cfg))
+
+    def _on_engine_back(self) -> None:
+        """The engine answers again after a drop (restarted, or the link to a
+        remote one came back): every synced tree is brought level, so edits
+        made meanwhile arrive (with the restarts their rules ask for), failed
+        ones included."""
+        if self.session.stopping:
+            return
+        for service, worker in self.workers.items():
+            svc = self.session.cfg.project.services.get(service)
+            if svc is not None and any(r.action.startswith("sync") for r in svc.watch):
+                worker.submit(ChangeBatch(service, frozenset(), {}, catch_up=True, cfg=self.session.cfg))
 
     # ---- hot reload of devrun.yaml / .env / env files -----------------------------------
 

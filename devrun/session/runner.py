@@ -97,6 +97,8 @@ class Session:
         self.forwards: Any = None  # a remote engine's ports served here (session/ports.py)
         # called on the loop for engine events of the current containers
         self.container_listeners: list[Callable[[EngineEvent], None]] = []
+        # called (on the loop) once the engine answers again after a drop
+        self.engine_back_listeners: list[Callable[[], None]] = []
         # called off the loop when a stop begins: they end in-flight work first
         self.before_stop: list[Callable[[], None]] = []
         # the events printed before anything serves them (the control server starts once up is
@@ -286,7 +288,8 @@ class Session:
 
     def _on_engine_dropped(self, _msg: EngineDropped) -> None:
         self.printer.warn(
-            f"lost the engine's event stream (was Docker restarted?); reconnecting for up to {engine_timeout():g}s"
+            f"lost the engine's event stream (was Docker restarted, or the link to {self.engine.where} dropped?); "
+            f"reconnecting for up to {engine_timeout():g}s"
         )
 
     def _on_engine_back(self, msg: EngineBack) -> None:
@@ -300,6 +303,8 @@ class Session:
                 continue  # gone: the replayed destroy event decides
             if running:
                 self.logs.follow(service, cid, msg.dropped_at)
+        for listener in self.engine_back_listeners:
+            listener()
 
     def _on_engine_lost(self, msg: EngineLost) -> None:
         self.printer.error(
