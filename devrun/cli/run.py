@@ -165,7 +165,7 @@ def up_cmd(
     if force_recreate:
         project_ops.force_recreate(engine, cfg, order, printer, timeout)
     if no_recreate and detach:
-        kept = project_ops.start_existing(engine, cfg, order)
+        kept = project_ops.start_existing(engine, cfg, order, printer)
         chosen = [s for s in order if s not in kept]
         cfg = project_ops.without_deps(cfg)
         if not chosen:

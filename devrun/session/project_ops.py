@@ -24,7 +24,7 @@ from devrun.config.loader import LoadedConfig
 from devrun.errors import DevrunError, EngineError, UsageError
 from devrun.output import Printer
 from devrun.plan import Observed, start_order
-from devrun.session import hooks, lifecycle
+from devrun.session import hooks, lifecycle, remote
 
 if TYPE_CHECKING:
     from devrun.engine.protocol import Engine
@@ -106,11 +106,15 @@ def start_existing(
 ) -> set[str]:
     """`up --no-recreate`: start the services' existing containers as they are
     (each then runs its post_start hooks); returns the services that had one."""
+    printer = printer or Printer(err=sys.stderr)
     found = [o for o in engine.project_containers(cfg.name) if o.service in services]
+    level = remote.level_hook(cfg, engine, printer)
     for o in found:
         if o.state not in plan.RUNNING_STATES:
+            if level is not None:
+                level(o.service, o.id)
             engine.start(o.id)
-            hooks.post_start(engine, cfg, printer or Printer(err=sys.stderr), o.service, o.id)
+            hooks.post_start(engine, cfg, printer, o.service, o.id)
     return {o.service for o in found}
 
 
@@ -121,6 +125,7 @@ def start_services(engine: Engine, cfg: LoadedConfig, services: list[str], print
     returns the services started."""
     every = {o.service: o for o in engine.project_containers(cfg.name) if o.service}
     found = {o.service: o for o in service_containers(engine, cfg, services)}
+    level = remote.level_unless_up_runs(cfg, engine, printer)
     settled: set[str] = set()
     started = []
     for name in start_order(cfg.project, sorted(found)):
@@ -137,6 +142,8 @@ def start_services(engine: Engine, cfg: LoadedConfig, services: list[str], print
                 lifecycle.wait_completed(engine, dep, every[dep].id, printer, [name])
         o = found[name]
         if o.state not in plan.RUNNING_STATES:
+            if level is not None:
+                level(name, o.id)
             engine.start(o.id)
             printer.info(f"started {name}")
             hooks.post_start(engine, cfg, printer, name, o.id)
@@ -193,8 +200,11 @@ def restart_services(
     process is still running `settle` seconds later: one that exits at once is
     a failed restart, reported with its exit code and last lines."""
     done: list[tuple[Observed, str, int]] = []
+    level = remote.level_unless_up_runs(cfg, engine, printer)
     for o in service_containers(engine, cfg, services):
         t0 = time.monotonic()
+        if level is not None:
+            level(o.service, o.id)  # edits made since a detached up: the app restarts onto them
         how = lifecycle.restart_container(
             engine,
             o.id,
@@ -318,11 +328,14 @@ def run_oneoff(
     the code 0 at once when detached. Output goes to `out`, the `stdin` file
     (if any) in; or, with `terminal`, that attaches the user's terminal to the
     created container id and returns the exit code."""
+    cfg = remote.adapt(cfg, engine)  # project binds become copies where the engine cannot see them
     svc = cfg.project.services[opts.service]
     if not opts.no_deps:
         deps = [s for s in start_order(cfg.project, [opts.service]) if s != opts.service]
         if deps:
-            lifecycle.converge_project(engine, cfg, deps, printer)
+            lifecycle.converge_project(
+                engine, cfg, deps, printer, before_start=remote.level_hook(cfg, engine, printer)
+            )
     lifecycle.ensure_networks(engine, cfg, [opts.service])
     for vol in cfg.project.volumes:
         engine.ensure_volume(cfg.name, plan.volume_name(cfg.project, cfg.name, vol), vol)
@@ -358,6 +371,12 @@ def run_oneoff(
     }
     attached = (stdin is not None or terminal is not None) and not opts.detach
     cid = engine.create_oneoff(spec, patch, stdin=attached)
+    try:
+        remote.copy_into_oneoff(cfg, engine, printer, opts.service, cid)
+    except BaseException:
+        with contextlib.suppress(EngineError):
+            engine.remove(cid, volumes=True)
+        raise
     if opts.detach:
         engine.start(cid)
         return spec.name, 0

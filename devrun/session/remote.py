@@ -111,3 +111,48 @@ def forward_ports(cfg: LoadedConfig, engine, printer, services: list[str]):
     forwards = PortForwards(engine, cfg.name, printer)
     forwards.start(cfg, services)
     return forwards
+
+
+def level_hook(cfg: LoadedConfig, engine, printer, expect_stop=None, may_start: bool = True):
+    """A `before_start(service, cid)` for commands that start containers
+    without live reload (`up -d --no-watch`, `up --no-watch`, `run`, `start`,
+    `restart`): the same reconcile the attached `up` runs, so the app finds the
+    project's folders copied in. None where the engine sees this machine's
+    files (its bind mounts show them)."""
+    cfg = adapt(cfg, engine)
+    if getattr(cfg, "mounts_synced", None) is None:
+        return None
+    from devrun.session.reconcile import reconcile
+
+    def before_start(service: str, cid: str) -> None:
+        svc = cfg.project.services.get(service)
+        if svc is not None and any(r.action.startswith("sync") and r.initial_sync for r in svc.watch):
+            reconcile(cfg, engine, printer, service, cid, expect_stop, may_start)
+
+    return before_start
+
+
+def level_unless_up_runs(cfg: LoadedConfig, engine, printer):
+    """level_hook, for `start` and `restart`; None while an `up` of the project
+    runs: it keeps the containers' files itself."""
+    from devrun.session.project_lock import ProjectLock
+
+    return None if ProjectLock.holder(cfg.name) else level_hook(cfg, engine, printer)
+
+
+def copy_into_oneoff(cfg: LoadedConfig, engine, printer, service: str, cid: str) -> None:
+    """The project's folders into a created one-off. It is never started for
+    this (its command must run once, attached): deletes it would need wait, and
+    what the image has there beyond this machine's files stays."""
+    level = level_hook(cfg, engine, printer, may_start=False)
+    if level is None:
+        return
+    try:
+        level(service, cid)
+    except EngineError as e:
+        if "deletes wait" not in str(e):  # reconcile's word for deletes a stopped container cannot take
+            raise
+        printer.warn(
+            f"{service}: the image has files in the copied folders that this machine does not; "
+            "they stay in the one-off container (a bind mount would hide them)"
+        )

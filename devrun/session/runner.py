@@ -472,7 +472,8 @@ def up(
             hook = (
                 (lambda svc, cid: before_start(cfg, engine, printer, svc, cid, session.expect_stop))
                 if before_start and watch
-                else None
+                # not watching: a remote engine still needs the project's folders copied in
+                else remote.level_hook(cfg, engine, printer, session.expect_stop)
             )
             session.before_start = hook
             session.containers = lifecycle.converge_project(
