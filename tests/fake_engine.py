@@ -127,7 +127,7 @@ class FakeEngine:
         self._record("pull", ref)
         return self.images.setdefault(ref, ImageInfo(ref, f"sha256:{ref}", has_shell=True))
 
-    def build(self, service: str, spec: Any, tag: str, progress: Progress) -> ImageInfo:
+    def build(self, service: str, spec: Any, tag: str, progress: Progress, large: Any = None) -> ImageInfo:
         self._record("build", service)
         return self.images.setdefault(tag, ImageInfo(tag, f"sha256:{tag}", has_shell=True))
 

@@ -15,8 +15,9 @@ import docker.errors
 
 from devrun import __version__, labels
 from devrun.config.model import BuildSpec
+from devrun.engine import context
 from devrun.engine.calls import translate
-from devrun.engine.protocol import Progress
+from devrun.engine.protocol import LargeContext, Progress
 from devrun.errors import EngineError
 from devrun.plan import (
     ImageDetails,
@@ -140,9 +141,12 @@ class Images:
             raise EngineError(f"image {ref}: pulled but not found afterwards")
         return info
 
-    def build(self, service: str, spec: BuildSpec, tag: str, progress: Progress) -> ImageInfo:
+    def build(
+        self, service: str, spec: BuildSpec, tag: str, progress: Progress, large: LargeContext | None = None
+    ) -> ImageInfo:
         """docker build with streamed output; a failure names the failing step
-        and ends with the tail of its log."""
+        and ends with the tail of its log. `large(bytes, biggest entries)` is
+        told, before it is sent, of a context over context.LARGE."""
         log: list[str] = []
         step = ""
         with (
@@ -156,8 +160,14 @@ class Images:
                 inline.write(spec.dockerfile_inline)
                 inline.flush()
                 dockerfile = inline.name
+            tar, dockerfile = context.make(spec.context, dockerfile)
+            stack.enter_context(tar)
+            size = context.size_of(tar)
+            if large is not None and size > context.LARGE:
+                large(size, context.biggest(tar))
             stream = self.api.build(
-                path=spec.context,
+                fileobj=tar,
+                custom_context=True,
                 dockerfile=dockerfile,
                 tag=tag,
                 buildargs=spec.args or None,

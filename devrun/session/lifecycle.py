@@ -42,12 +42,31 @@ def resolve_images(
         info = None if (svc.build and force_build) else engine.image_info(tag)
         if info is None and svc.build:
             printer.info(f"building {name} ({tag})")
-            info = engine.build(name, svc.build, tag, lambda line, n=name: printer.log(n, "build", line))
+            info = engine.build(
+                name,
+                svc.build,
+                tag,
+                lambda line, n=name: printer.log(n, "build", line),
+                lambda size, top, n=name: printer.info(large_context(engine, n, size, top)),
+            )
         elif info is None:
             printer.info(f"pulling {tag} for {name}")
             info = engine.pull(tag, lambda line: None)
         out[name] = info
     return out
+
+
+def large_context(engine: Engine, service: str, size: int, biggest: list[tuple[str, int]]) -> str:
+    """The line for a build context worth shrinking: a slow link carries every byte."""
+
+    def mb(n: int) -> str:
+        return f"{n / 2**20:.0f} MB"
+
+    line = f"building {service}: sending {mb(size)} of build context to the engine at {engine.where}"
+    if biggest:
+        names = ", ".join(f"{name} ({mb(n)})" for name, n in biggest)
+        line += f"; a .dockerignore that leaves out {names} would shrink it"
+    return line
 
 
 def port_taken(host_ip: str, port: int, protocol: str) -> bool:
