@@ -278,6 +278,8 @@ class LiveReload(Worker):
             if s.containers.get(name) != cid:
                 s.containers[name] = cid
                 s.logs.follow(name, cid, since)
+        if s.forwards is not None:
+            s.forwards.update(new, services)  # a remote engine's ports, as the new config publishes them
         self._router = None
         self._start_watcher()
         s.printer.event("config_reloaded", services_changed=changed)

@@ -69,13 +69,22 @@ def _reset(conn: socket.socket) -> None:
         conn.close()
 
 
+def _stop_listening(sock: socket.socket) -> None:
+    """Close a listener now: on Linux a close alone leaves the port open while
+    its accept thread waits in accept(); a shutdown wakes that thread first."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
 class PortForwards:
     def __init__(self, engine, project: str, printer):
         self.engine = engine
         self.project = project
         self.printer = printer
         self.forwards: list[Forward] = []
-        self._listeners: list[socket.socket] = []
+        self._listeners: dict[Forward, socket.socket] = {}
         self._closed = threading.Event()
         self._found: dict[int, tuple[float, tuple]] = {}
 
@@ -84,13 +93,36 @@ class PortForwards:
     def start(self, cfg, services: list[str]) -> None:
         """A listener for each published tcp port of `services` (once per port)."""
         have = {(f.service, f.target) for f in self.forwards}
-        for name in services:
-            for p in cfg.project.services[name].ports:
-                if p.protocol != "tcp" or (name, p.target) in have:
-                    continue
-                have.add((name, p.target))
-                self._listen(name, p.target, p.published)
+        for name, target, published in self._wanted(cfg, services):
+            if (name, target) not in have:
+                have.add((name, target))
+                self._listen(name, target, published)
         self._save()
+
+    def update(self, cfg, services: list[str]) -> None:
+        """After a config reload: forwards for the ports it publishes now, and
+        those it no longer publishes (or publishes elsewhere) closed."""
+        wanted = self._wanted(cfg, services)
+        for fwd in [f for f in self.forwards if (f.service, f.target, f.published) not in wanted]:
+            self.forwards.remove(fwd)
+            _stop_listening(self._listeners.pop(fwd))
+            self._found.pop(fwd.local_port, None)
+            (getattr(self.engine, "home_ports", None) or {}).pop(fwd.published or fwd.target, None)
+            self.printer.info(
+                f"{fwd.service}: 127.0.0.1:{fwd.local_port} closed (port {fwd.target} is no longer published)"
+            )
+        self.start(cfg, services)
+
+    @staticmethod
+    def _wanted(cfg, services: list[str]) -> dict[tuple[str, int, int | None], None]:
+        """(service, target, published) of each published tcp port, in order."""
+        return {
+            (name, p.target, p.published): None
+            for name in services
+            if name in cfg.project.services
+            for p in cfg.project.services[name].ports
+            if p.protocol == "tcp"
+        }
 
     def _listen(self, service: str, target: int, published: int | None) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -104,8 +136,8 @@ class PortForwards:
             sock.bind(("127.0.0.1", 0))
         sock.listen(64)
         port = sock.getsockname()[1]
-        self._listeners.append(sock)
         fwd = Forward(service, target, port, published)
+        self._listeners[fwd] = sock
         self.forwards.append(fwd)
         # ready probes (session/ready.py) reach the app here, not at its address on the remote side
         home = getattr(self.engine, "home_ports", None) or {}
@@ -127,9 +159,8 @@ class PortForwards:
 
     def close(self) -> None:
         self._closed.set()
-        for sock in self._listeners:
-            with contextlib.suppress(OSError):
-                sock.close()
+        for sock in self._listeners.values():
+            _stop_listening(sock)
         with contextlib.suppress(OSError):
             forwards_file(self.project).unlink()
 
