@@ -3,7 +3,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo test test-remote lint bench soak screenshots setup images venv clean
+.PHONY: demo test test-remote lint bench bench-remote soak screenshots setup images venv clean
 
 $(BIN)/devrun: pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: venv
 
 bench: venv setup
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# devrun against compose watch on a remote engine over a shaped link (the remote-engine bed)
+bench-remote: venv setup
+	$(BIN)/python -m bench.remote $(BENCH_ARGS)
 
 # the model-based consistency test, longer than in `make test`: more seeds, longer sequences
 SOAK_SEEDS ?= 1,2,3,4,5,6,7,8

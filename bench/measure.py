@@ -68,9 +68,9 @@ class EngineWatch:
         return sum(1 for e in list(self.events) if e.ts >= since and e.action.startswith(marker))
 
 
-def fetch(port: int, timeout: float = 1.0) -> str | None:
+def fetch(port: int, timeout: float = 1.0, host: str = "127.0.0.1") -> str | None:
     """One GET on a fresh connection; None when nothing answers."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         conn.request("GET", "/")
         return conn.getresponse().read().decode(errors="replace")
@@ -80,13 +80,15 @@ def fetch(port: int, timeout: float = 1.0) -> str | None:
         conn.close()
 
 
-def wait_for(port: int, token: str, gate: threading.Event | None, timeout: float) -> float | None:
+def wait_for(
+    port: int, token: str, gate: threading.Event | None, timeout: float, host: str = "127.0.0.1"
+) -> float | None:
     """Poll until an answer contains `token`; the monotonic time it arrived, or None."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if gate is not None and not gate.wait(timeout=max(0.0, deadline - time.monotonic())):
             return None
-        body = fetch(port, timeout=min(1.0, max(0.05, deadline - time.monotonic())))
+        body = fetch(port, timeout=min(1.0, max(0.05, deadline - time.monotonic())), host=host)
         if body is not None and token in body:
             return time.monotonic()
         time.sleep(POLL_INTERVAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from bench import remote_report
 from bench.commands import PROFILE_RUNS
 from bench.commands import ROWS as COMMAND_ROWS
 from bench.projects import DEVRUN_COMPOSE
@@ -221,6 +222,7 @@ def render(results: dict) -> str:
         "`devrun wait` (how soon after the app answers with an edit `wait` returns) is measured by the",
         "tests, not by this benchmark: [wait-latency.md](wait-latency.md).",
     ]
+    lines += remote_report.latest_section()
     return "\n".join(lines) + "\n"
 
 

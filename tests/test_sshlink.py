@@ -13,7 +13,6 @@ from devrun.engine import sshlink
 class Transport:
     def __init__(self, refuse: bool = False):
         self.active, self.refuse, self.opened = True, refuse, 0
-        self._channels = {}
         self.keepalive = None
 
     def is_active(self) -> bool:
@@ -26,9 +25,11 @@ class Transport:
         if self.refuse:
             raise paramiko.ChannelException(2, "Connect failed")
         self.opened += 1
-        channel = object()
-        self._channels[id(channel)] = channel
-        return channel
+        return Channel()
+
+
+class Channel:
+    closed = False
 
 
 class Client:
@@ -68,11 +69,13 @@ def link(monkeypatch):
 def test_channels_share_the_first_connection_until_it_is_full(link):
     first = link.clients[0].transport
     assert first.keepalive == sshlink.KEEPALIVE_S
-    for _ in range(sshlink.MAX_SESSIONS):
-        link.open_session()
+    held = [link.open_session() for _ in range(sshlink.MAX_SESSIONS)]  # urllib3 holds them
     assert (first.opened, link.connections) == (sshlink.MAX_SESSIONS, 1)
-    link.open_session()  # full: the next channel goes on a second connection
+    held.append(link.open_session())  # full: the next channel goes on a second connection
     assert link.connections == 2 and link.made[0].transport.opened == 1
+    held[0].closed = True  # one ended: the first connection has room again
+    link.open_session()
+    assert first.opened == sshlink.MAX_SESSIONS + 1
 
 
 def test_a_refused_channel_is_opened_on_another_connection(link):
@@ -94,10 +97,11 @@ def test_an_extra_connection_is_closed_once_idle(link, monkeypatch):
     link.clients[0].transport.refuse = True
     link.open_session()
     extra = link.made[0]
-    extra.transport._channels.clear()  # its channel ended
-    link.open_session()  # used just now: kept
+    for ch in list(link._opened[id(extra)]):
+        ch.closed = True  # its channel ended
+    kept = link.open_session()  # used just now: kept
     assert not extra.closed
-    extra.transport._channels.clear()
+    kept.closed = True
     monkeypatch.setattr(sshlink, "EXTRA_IDLE_S", -1.0)
     link.clients[0].transport.refuse = False
     link.open_session()

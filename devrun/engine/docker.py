@@ -57,6 +57,7 @@ class Engine(Images, Streams):
         self._shell_cache: dict[str, bool] = _load_shell_cache()
         self._lock = threading.Lock()
         self.target: EngineTarget | None = None  # how it was reached (connect)
+        self.compress_archives = False  # big archives go gzip'd (a network link: connect)
 
     @classmethod
     def connect(cls, timeout: float = 60, context: str | None = None) -> Engine:
@@ -69,6 +70,7 @@ class Engine(Images, Streams):
         target = select_engine(context or context_flag())
         engine = cls(target.client(timeout, ping=True), target.url)
         engine.target = target
+        engine.compress_archives = target.across_network()
         return engine
 
     def sees_host_files(self, folder) -> bool:

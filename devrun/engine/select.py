@@ -101,6 +101,22 @@ class EngineTarget:
                     client.close()
             raise EngineError(connect_fault(self, e)) from None
 
+    def across_network(self) -> bool:
+        """Reached over a network link (ssh, or tcp to another host), where bytes
+        cost more than the CPU to compress them."""
+        if self.transport == "ssh":
+            return True
+        if self.transport != "tcp":
+            return False
+        import ipaddress
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.url).hostname or ""
+        try:
+            return not ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return host != "localhost"
+
     @property
     def host(self) -> str:
         """user@host:port or the socket path, for messages."""

@@ -19,8 +19,10 @@ break that over a long `up`:
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
+import weakref
 from typing import Any
 
 KEEPALIVE_S = 10
@@ -38,13 +40,21 @@ class SshLink:
         self.clients: list[Any] = [adapter.ssh_client]
         self.connections = 1  # ssh connections opened so far (the adapter's own included)
         self._used: dict[int, float] = {}  # id(client) -> when it last opened a channel
+        # id(client) -> its session channels (port forwards' channels are not sessions)
+        self._opened: dict[int, weakref.WeakSet] = {}
         self._keepalive(adapter.ssh_client)
 
     @staticmethod
     def _keepalive(client: Any) -> None:
         transport = client.get_transport()
-        if transport is not None:
-            transport.set_keepalive(KEEPALIVE_S)
+        if transport is None:
+            return
+        transport.set_keepalive(KEEPALIVE_S)
+        # a request's headers and body are two writes: with Nagle's algorithm the
+        # body waits for the headers' ACK, one more round trip per PUT (urllib3
+        # sets TCP_NODELAY on its own sockets for the same reason)
+        with contextlib.suppress(OSError, AttributeError):
+            transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _new_client(self) -> Any:
         import paramiko
@@ -73,7 +83,7 @@ class SshLink:
             idle_extra = (
                 i > 0
                 and transport is not None
-                and not _sessions(transport)
+                and not self.sessions(client)
                 and time.monotonic() - self._used.get(id(client), 0.0) > EXTRA_IDLE_S
             )
             if transport is None or not transport.is_active() or idle_extra:
@@ -89,21 +99,26 @@ class SshLink:
         with self._lock:
             self._drop_dead()
             for client in self.clients:
-                transport = client.get_transport()
-                if _sessions(transport) >= MAX_SESSIONS:
+                if self.sessions(client) >= MAX_SESSIONS:
                     continue
                 try:
-                    channel = transport.open_session()
-                    self._used[id(client)] = time.monotonic()
-                    return channel
+                    return self._opened_on(client, client.get_transport().open_session())
                 except paramiko.ChannelException:
                     continue  # refused (a lower MaxSessions than the default): try the next
             client = self._new_client()
             self.clients.append(client)
             if len(self.clients) == 1:
                 self._adapter.ssh_client = client
-            self._used[id(client)] = time.monotonic()
-            return client.get_transport().open_session()
+            return self._opened_on(client, client.get_transport().open_session())
+
+    def _opened_on(self, client: Any, channel: Any) -> Any:
+        self._used[id(client)] = time.monotonic()
+        self._opened.setdefault(id(client), weakref.WeakSet()).add(channel)
+        return channel
+
+    def sessions(self, client: Any) -> int:
+        """Session channels still open on a connection (what sshd's MaxSessions counts)."""
+        return sum(1 for ch in list(self._opened.get(id(client), ())) if not ch.closed)
 
     def close(self) -> None:
         with self._lock:
@@ -111,14 +126,6 @@ class SshLink:
                 with contextlib.suppress(Exception):
                     client.close()
             del self.clients[1:]
-
-
-def _sessions(transport: Any) -> int:
-    """Channels open on a transport (paramiko keeps them in a private map)."""
-    try:
-        return len(transport._channels.values())
-    except AttributeError:
-        return 0
 
 
 def harden(client: Any) -> SshLink | None:

@@ -30,6 +30,33 @@ from devrun.plan import (
 )
 
 _NS = 1_000_000_000
+GZIP_FROM = 256 * 1024  # smaller tars go as they are: one edit's files gain nothing
+
+
+def _size(data: Any) -> int:
+    if isinstance(data, bytes | bytearray):
+        return len(data)
+    try:
+        here = data.tell()
+        end = data.seek(0, os.SEEK_END)
+        data.seek(here)
+        return end - here
+    except (AttributeError, OSError):
+        return 0
+
+
+def _gzip_chunks(data: Any) -> Iterator[bytes]:
+    """The tar gzip'd at level 1 (about 100 MB/s of text here: never slower than
+    the link it saves), in chunks: a generator body is sent chunked as it comes."""
+    import io
+    import zlib
+
+    src = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip container
+    while chunk := src.read(1 << 20):
+        if out := z.compress(chunk):
+            yield out
+    yield z.flush()
 
 
 class EventStream:
@@ -102,7 +129,12 @@ class Streams:
                     on_line(names[kind], line)
             return int(self.api.exec_inspect(ex["Id"]).get("ExitCode") or 0)
 
-    def put_archive(self, container_id: str, path: str, data: bytes) -> None:
+    def put_archive(self, container_id: str, path: str, data: Any) -> None:
+        """Extract a tar (bytes or a file) at `path`. Across a network link a big
+        one goes gzip'd (the archive API takes compressed tars), compressed while
+        it is sent: source trees shrink 3 to 5 times, and the link is the bottleneck."""
+        if getattr(self, "compress_archives", False) and _size(data) >= GZIP_FROM:
+            data = _gzip_chunks(data)
         with translate(f"copy into {container_id[:12]}:{path}"):
             self.api.put_archive(container_id, path, data)
 

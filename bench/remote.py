@@ -1,0 +1,357 @@
+"""`make bench-remote`: devrun against `docker compose watch` on a remote engine (issue 13).
+
+Both tools reach the same engine, the test bed's (scripts/remote-engine.sh), over
+its shaped link: ssh to the box at 50 ms round trip and 20 Mbit/s each way. In one
+run, one tool after the other on the same box:
+
+- edit to visible for sync, restart and signal. compose has no process restart
+  and no signal action: its rows are sync, sync+restart (the container) and
+  sync+exec `kill -HUP 1`, the closest it offers. devrun's app answers on its port
+  forward (127.0.0.1), compose's on the box's published port over the same link;
+- ssh connections sshd accepted during those 51 edits (its log's `Accepted` lines);
+- the initial sync of a 10,000-file, 100 MB tree: from the command's start until
+  every file is in the container (counted inside, through the box's own socket).
+
+Results: bench/results/remote-*.json, and the "Remote engine" section of
+docs/benchmarks.md (bench/remote_report.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import docker
+
+from bench import remote_report
+from bench.cleanup import remember
+from bench.compose_setup import ensure_compose
+from bench.measure import EngineWatch, summarize, wait_for
+
+REPO = Path(__file__).resolve().parent.parent
+BED = REPO / "scripts" / "remote-engine.sh"
+PYTHON = os.environ.get("DEVRUN_PYTHON_IMAGE", "python:3.11-slim")
+BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
+KINDS = ("sync", "restart", "signal")
+FILES = {"sync": "page.txt", "restart": "boot.txt", "signal": "sig.txt"}
+TREE_DIRS, TREE_FILES, TREE_FILE_BYTES = 100, 100, 10_240  # 10,000 files, 102.4 MB
+
+APP = """\
+import http.server, signal
+def read(name):
+    with open("/code/" + name) as f:
+        return f.read().strip()
+boot = read("boot.txt")
+state = {"sig": read("sig.txt")}
+signal.signal(signal.SIGHUP, lambda *a: state.update(sig=read("sig.txt")))
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = f"page={read('page.txt')} boot={boot} sig={state['sig']}\\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+print("serving", flush=True)
+http.server.ThreadingHTTPServer(("0.0.0.0", 8000), H).serve_forever()
+"""
+# compose copies the files in after the container started: the app waits for them
+COMMAND = '["sh", "-c", "until [ -f /code/server.py ]; do sleep 0.05; done; exec python3 -u /code/server.py"]'
+
+COMPOSE_EDITS = """\
+services:
+  app:
+    image: @PYTHON@
+    command: @COMMAND@
+    init: true  # the app is not PID 1, so SIGTERM stops it at once and the HUP reaches it
+    ports: ["@PORT@:8000"]
+    develop:
+      watch:
+        - {path: ./code/boot.txt, action: sync+restart, target: /code/boot.txt}
+        - {path: ./code/sig.txt, action: sync+exec, target: /code/sig.txt, exec: {command: ["sh", "-c", "kill -HUP 1"]}}
+        - {path: ./code, action: sync, target: /code, initial_sync: true}
+"""
+DEVRUN_EDITS = """\
+services:
+  app:
+    image: @PYTHON@
+    command: @COMMAND@
+    ports: ["@PORT@:8000"]
+    volumes: ["./code:/code"]
+    x-devrun:
+      watch:
+        - {path: ./code/boot.txt, action: restart}
+        - {path: ./code/sig.txt, action: signal, signal: SIGHUP}
+"""
+COMPOSE_TREE = """\
+services:
+  files:
+    image: @BUSYBOX@
+    command: ["sleep", "3600"]
+    init: true
+    develop:
+      watch:
+        - {path: ./tree, action: sync, target: /tree, initial_sync: true}
+"""
+DEVRUN_TREE = """\
+services:
+  files:
+    image: @BUSYBOX@
+    command: ["sleep", "3600"]
+    init: true
+    volumes: ["./tree:/tree"]
+"""
+
+
+def fill(template: str, port: int = 0) -> str:
+    return (
+        template.replace("@PYTHON@", PYTHON)
+        .replace("@BUSYBOX@", BUSYBOX)
+        .replace("@COMMAND@", COMMAND)
+        .replace("@PORT@", str(port))
+    )
+
+
+def log(msg: str) -> None:
+    print(f"bench-remote: {msg}", file=sys.stderr, flush=True)
+
+
+def bed_env() -> dict[str, str]:
+    r = subprocess.run(["bash", str(BED), "start", "--quiet"], capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise SystemExit(f"bench-remote: the remote-engine bed did not start: {r.stderr.strip()}")
+    return dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in r.stdout.splitlines()
+        if line.startswith("DEVRUN_")
+    )
+
+
+class Tool:
+    """One tool's `up` (watching) on the box, as a subprocess."""
+
+    def __init__(self, name: str, folder: Path, project: str, env: dict[str, str]):
+        self.name, self.folder, self.project = name, folder, project
+        self.env = {**os.environ, "NO_COLOR": "1", "COMPOSE_MENU": "false", **env}
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def label(self) -> str:
+        key = "dev.devrun.project" if self.name == "devrun" else "com.docker.compose.project"
+        return f"{key}={self.project}"
+
+    def up(self) -> None:
+        argv = (
+            [sys.executable, "-m", "devrun", "up", "--json", "--no-tui", "-p", self.project]
+            if self.name == "devrun"
+            else ["docker", "compose", "-p", self.project, "up", "--watch"]
+        )
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=self.folder,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        remember(self.proc.pid)
+
+    def down(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        argv = (
+            [sys.executable, "-m", "devrun", "down", "-v", "-p", self.project]
+            if self.name == "devrun"
+            else ["docker", "compose", "-p", self.project, "down", "-v", "-t", "1"]
+        )
+        subprocess.run(argv, cwd=self.folder, env=self.env, capture_output=True, timeout=120)
+
+
+def ssh_accepted(env: dict[str, str]) -> int:
+    try:
+        return Path(env["DEVRUN_REMOTE_SSHD_LOG"]).read_text(errors="replace").count("Accepted publickey")
+    except OSError:
+        return 0
+
+
+def edits(tool: str, env: dict, box: docker.DockerClient, tool_env: dict, workdir: Path, n: int) -> dict:
+    folder = workdir / f"edits-{tool}"
+    (folder / "code").mkdir(parents=True)
+    for kind, name in FILES.items():
+        (folder / "code" / name).write_text(f"{kind}0\n")
+    (folder / "code" / "server.py").write_text(APP)
+    port = _free_port()
+    (folder / "compose.yaml").write_text(fill(DEVRUN_EDITS if tool == "devrun" else COMPOSE_EDITS, port))
+    host = "127.0.0.1" if tool == "devrun" else env["DEVRUN_REMOTE_SHAPED_ADDR"]
+    t = Tool(tool, folder, f"br{tool[:2]}{uuid.uuid4().hex[:6]}", tool_env)
+    watch = EngineWatch(t.label)
+    watch.start(box)
+    sessions_before = ssh_accepted(env)
+    t0 = time.monotonic()
+    t.up()
+    try:
+        if wait_for(port, "page=", watch.gate, 300, host=host) is None:
+            raise RuntimeError(f"{tool}: the app never answered at {host}:{port}")
+        started_s = time.monotonic() - t0
+        time.sleep(1.0)  # compose's watch starts after the app answers
+        latencies: dict[str, list[float | None]] = {k: [] for k in KINDS}
+        during = ssh_accepted(env)
+        for i in range(n):
+            kind = KINDS[i % len(KINDS)]
+            token = f"{kind}{uuid.uuid4().hex[:8]}"
+            w0 = time.monotonic()
+            (folder / "code" / FILES[kind]).write_text(token + "\n")
+            seen = wait_for(port, f"={token}", watch.gate, 30, host=host)
+            latencies[kind].append(round((seen - w0) * 1000, 1) if seen else None)
+            time.sleep(0.3)
+        return {
+            "start_s": round(started_s, 2),
+            "edits": n,
+            "ssh_connections_during_edits": ssh_accepted(env) - during,
+            "ssh_connections_whole_run": ssh_accepted(env) - sessions_before,
+            "kinds": {k: summarize(v) for k, v in latencies.items()},
+        }
+    finally:
+        watch.close()
+        t.down()
+
+
+def make_tree(root: Path) -> int:
+    """10,000 files of source-like text (compresses about as code does), 102.4 MB."""
+    words = [
+        "def", "return", "self", "import", "value", "items", "for", "in", "if", "else", "config",
+        "result", "None", "True", "print", "class", "name", "path", "data", "index", "=", "(", ")", ":",
+    ]  # fmt: skip
+    rng = random.Random(13)
+    total = 0
+    for d in range(TREE_DIRS):
+        sub = root / f"pkg{d:03d}"
+        sub.mkdir(parents=True)
+        for f in range(TREE_FILES):
+            out, size = [], 0
+            while size < TREE_FILE_BYTES:
+                line = (
+                    "    "
+                    + " ".join(rng.choice(words) for _ in range(rng.randint(3, 12)))
+                    + f"  # {rng.random()}\n"
+                )
+                out.append(line)
+                size += len(line)
+            body = "".join(out)[:TREE_FILE_BYTES].encode()
+            (sub / f"mod{f:03d}.py").write_bytes(body)
+            total += len(body)
+    return total
+
+
+def initial_sync(tool: str, box: docker.DockerClient, tool_env: dict, folder: Path) -> dict:
+    """`folder` holds ./tree; each tool in turn gets its compose.yaml there."""
+    (folder / "compose.yaml").write_text(fill(DEVRUN_TREE if tool == "devrun" else COMPOSE_TREE))
+    t = Tool(tool, folder, f"bt{tool[:2]}{uuid.uuid4().hex[:6]}", tool_env)
+    want = TREE_DIRS * TREE_FILES
+    t0 = time.monotonic()
+    t.up()
+    try:
+        deadline = t0 + 900
+        count = 0
+        while time.monotonic() < deadline:
+            found = box.containers.list(filters={"label": t.label})
+            if found:
+                code, out = found[0].exec_run(["sh", "-c", "find /tree -type f 2>/dev/null | wc -l"])
+                count = int(out.decode().strip() or 0) if code == 0 else 0
+                if count >= want:
+                    return {"files": count, "seconds": round(time.monotonic() - t0, 1)}
+            time.sleep(0.5)
+        return {"files": count, "seconds": None, "timeout_s": 900}
+    finally:
+        t.down()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.remote", description=__doc__.splitlines()[0])
+    ap.add_argument("--edits", type=int, default=51, help="edits per tool, cycling sync, restart, signal")
+    ap.add_argument("--no-tree", action="store_true", help="skip the 10,000-file initial sync")
+    ap.add_argument("--no-edits", action="store_true", help="skip the edits")
+    ap.add_argument(
+        "--docs", default=str(REPO / "docs" / "benchmarks.md"), help="report into this file ('' for none)"
+    )
+    args = ap.parse_args(argv)
+    compose_version = ensure_compose(log)
+    env = bed_env()
+    box = docker.DockerClient(base_url=env["DEVRUN_REMOTE_SOCKET"], timeout=120)
+    # compose's docker CLI would ask the box for API 1.50; the bed's engine speaks 1.41
+    tool_env = {
+        "DOCKER_HOST": env["DEVRUN_REMOTE_SHAPED_SSH"],
+        "DOCKER_API_VERSION": box.version()["ApiVersion"],
+    }
+    results: dict = {
+        "meta": {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "engine": box.version()["Version"],
+            "compose_version": compose_version,
+            "link": f"{env['DEVRUN_REMOTE_SHAPED_SSH']} ({env.get('DEVRUN_REMOTE_LINK')}: 50 ms round trip, 20 Mbit/s)",
+            "command": "make bench-remote",
+            "loadavg_start": os.getloadavg(),
+        },
+        "edits": {},
+        "tree": {},
+        "errors": [],
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="devrun-bench-remote-"))
+    started = time.monotonic()
+    try:
+        for tool in () if args.no_edits else ("devrun", "compose"):
+            log(f"{tool}: {args.edits} edits over the shaped link")
+            try:
+                results["edits"][tool] = edits(tool, env, box, tool_env, workdir, args.edits)
+            except Exception as e:  # noqa: BLE001 - one tool's failure is a result, the run goes on
+                results["errors"].append(f"edits/{tool}: {e}")
+        if not args.no_tree:
+            folder = workdir / "tree-project"
+            log(f"writing the tree ({make_tree(folder / 'tree') / 1e6:.1f} MB)")
+            for tool in ("devrun", "compose"):
+                log(f"{tool}: initial sync of the tree")
+                try:
+                    results["tree"][tool] = initial_sync(tool, box, tool_env, folder)
+                except Exception as e:  # noqa: BLE001
+                    results["errors"].append(f"tree/{tool}: {e}")
+    finally:
+        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+    results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
+    results["meta"]["loadavg_end"] = os.getloadavg()
+    out = REPO / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results["meta"]["results_file"] = f"bench/results/remote-{stamp}.json"
+    text = json.dumps(results, indent=1)
+    (out / f"remote-{stamp}.json").write_text(text)
+    (out / "remote-latest.json").write_text(text)
+    if args.docs:
+        remote_report.write_into(Path(args.docs), results)
+    for line in remote_report.summary(results):
+        log(line)
+    return 1 if results["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
