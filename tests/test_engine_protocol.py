@@ -79,8 +79,16 @@ def test_translate_is_the_one_wording_of_docker_failures():
 
     gone = docker.errors.NotFound("404", explanation="No such container: c1")
     assert failing(gone, what="container c1") == "container c1: not found (No such container: c1)"
-    assert failing(requests.exceptions.ConnectionError("refused"), what="list containers") == (
-        "list containers: refused"
+    refused = requests.exceptions.ConnectionError(
+        "HTTPConnectionPool(host='box', port=2375): Max retries exceeded with url: /v1.41/containers/json "
+        "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection>: Failed to establish a new "
+        "connection: [Errno 111] Connection refused'))"
+    )
+    assert failing(refused, what="list containers") == (
+        "list containers: the engine cannot be reached (Connection refused)"
+    )
+    assert failing(requests.exceptions.ReadTimeout("read timed out"), what="inspect") == (
+        "inspect: the engine did not answer in time"
     )
     assert failing(OSError(), what="copy") == "copy: OSError"
     assert (

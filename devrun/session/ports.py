@@ -174,12 +174,13 @@ class PortForwards:
                 return
             threading.Thread(target=self._serve, args=(conn, fwd), daemon=True).start()
 
-    def _resolve(self, fwd: Forward):
-        """(container id, host ip, host port) of the service's running container
-        now: looked up for each new connection, the answer kept a second (a
-        burst of connections, ready probes, costs one lookup)."""
+    def _resolve(self, fwd: Forward, fresh: bool = False):
+        """(container id, host ip, host port) of the service's running container:
+        the last answer while it works (a lookup is two round trips to the
+        engine, paid on every new connection otherwise), looked up again when
+        `fresh` (the last answer failed: restarted, recreated, moved)."""
         cached = self._found.get(fwd.local_port)
-        if cached and time.monotonic() - cached[0] < 1.0:
+        if cached and not fresh:
             return cached[1]
         found = self._lookup(fwd)
         if found is not None:
@@ -219,19 +220,25 @@ class PortForwards:
         from devrun.engine.tunnel import open_stream
 
         with conn:
-            found = self._resolve(fwd)
-            if found is None:
-                return
-            cid, host_ip, host_port = found
-            try:
-                stream = open_stream(self.engine.api, cid, fwd.target, host_ip, host_port)
-            except ConnectionRefusedError:
-                _reset(conn)  # as a refused connection looks here: nothing listens there now
-                return
-            except EngineError as e:
-                self._found.pop(fwd.local_port, None)  # replaced or stopped: look again next time
-                self.printer.warn(f"{fwd.service}: forwarding 127.0.0.1:{fwd.local_port} failed: {e}")
-                return
+            stream = None
+            for fresh in (False, True):
+                found = self._resolve(fwd, fresh)
+                if found is None:
+                    return
+                cid, host_ip, host_port = found
+                try:
+                    stream = open_stream(self.engine.api, cid, fwd.target, host_ip, host_port)
+                    break
+                except ConnectionRefusedError:
+                    if fresh:
+                        _reset(conn)  # as a refused connection looks here: nothing listens there now
+                        return
+                except EngineError as e:
+                    self._found.pop(fwd.local_port, None)  # replaced or stopped: look again next time
+                    if fresh:
+                        self.printer.warn(f"{fwd.service}: forwarding 127.0.0.1:{fwd.local_port} failed: {e}")
+                        return
+            assert stream is not None
             try:
 
                 def up_done() -> None:
