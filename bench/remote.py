@@ -6,7 +6,7 @@ run, one tool after the other on the same box:
 
 - edit to visible for sync, restart and signal. compose has no process restart
   and no signal action: its rows are sync, sync+restart (the container) and
-  sync+exec `kill -HUP 1`, the closest it offers. devrun's app answers on its port
+  sync+exec `kill -HUP 1`, the closest it offers (`docker compose watch`). devrun's app answers on its port
   forward (127.0.0.1), compose's on the box's published port over the same link;
 - ssh connections sshd accepted during those 51 edits (its log's `Accepted` lines);
 - the initial sync of a 10,000-file, 100 MB tree: from the command's start until
@@ -18,6 +18,7 @@ docs/benchmarks.md (bench/remote_report.py)."""
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import random
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,6 +45,7 @@ PYTHON = os.environ.get("DEVRUN_PYTHON_IMAGE", "python:3.11-slim")
 BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
 KINDS = ("sync", "restart", "signal")
 FILES = {"sync": "page.txt", "restart": "boot.txt", "signal": "sig.txt"}
+PAUSE_S = 1.0  # between one edit being visible and the next
 TREE_DIRS, TREE_FILES, TREE_FILE_BYTES = 100, 100, 10_240  # 10,000 files, 102.4 MB
 
 APP = """\
@@ -125,6 +129,27 @@ def log(msg: str) -> None:
     print(f"bench-remote: {msg}", file=sys.stderr, flush=True)
 
 
+@contextmanager
+def bed_lease() -> Iterator[None]:
+    """A share of the bed, as each test session holds one (tests/remote_bed.py):
+    the last one out stops it, so a test run ending meanwhile leaves it up."""
+    state = Path(os.environ.get("DEVRUN_REMOTE_STATE", "/var/lib/devrun-remote"))
+    state.mkdir(parents=True, exist_ok=True)
+    with open(state / "lease", "a+") as lease:
+        fcntl.flock(lease, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            try:
+                if os.environ.get("DEVRUN_REMOTE_KEEP") == "1":
+                    raise BlockingIOError
+                fcntl.flock(lease, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pass
+            else:
+                subprocess.run(["bash", str(BED), "stop"], capture_output=True, timeout=120)
+
+
 def bed_env() -> dict[str, str]:
     r = subprocess.run(["bash", str(BED), "start", "--quiet"], capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
@@ -153,17 +178,25 @@ class Tool:
         argv = (
             [sys.executable, "-m", "devrun", "up", "--json", "--no-tui", "-p", self.project]
             if self.name == "devrun"
-            else ["docker", "compose", "-p", self.project, "up", "--watch"]
+            else ["docker", "compose", "-p", self.project, "watch"]
         )
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=self.folder,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        self.log = self.folder / f"{self.project}.log"
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.folder,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         remember(self.proc.pid)
+
+    def check_running(self) -> None:
+        """Raise, with the last lines it printed, if the tool's `up` has ended."""
+        if self.proc is not None and self.proc.poll() is not None:
+            tail = self.log.read_text(errors="replace").splitlines()[-8:]
+            raise RuntimeError(f"{self.name} up ended (exit {self.proc.returncode}): " + " | ".join(tail))
 
     def down(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -203,7 +236,8 @@ def edits(tool: str, env: dict, box: docker.DockerClient, tool_env: dict, workdi
     t0 = time.monotonic()
     t.up()
     try:
-        if wait_for(port, "page=", watch.gate, 300, host=host) is None:
+        if wait_for(port, "page=", watch.gate, 120, host=host) is None:
+            t.check_running()
             raise RuntimeError(f"{tool}: the app never answered at {host}:{port}")
         started_s = time.monotonic() - t0
         time.sleep(1.0)  # compose's watch starts after the app answers
@@ -215,8 +249,12 @@ def edits(tool: str, env: dict, box: docker.DockerClient, tool_env: dict, workdi
             w0 = time.monotonic()
             (folder / "code" / FILES[kind]).write_text(token + "\n")
             seen = wait_for(port, f"={token}", watch.gate, 30, host=host)
+            if seen is None:
+                t.check_running()
             latencies[kind].append(round((seen - w0) * 1000, 1) if seen else None)
-            time.sleep(0.3)
+            # a person's pace: edits closer than devrun's drip gap (0.5 s after the
+            # last batch) are taken for a tool's trickle and wait 0.5 s of quiet
+            time.sleep(PAUSE_S)
         return {
             "start_s": round(started_s, 2),
             "edits": n,
@@ -288,10 +326,19 @@ def _free_port() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    with bed_lease():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.remote", description=__doc__.splitlines()[0])
     ap.add_argument("--edits", type=int, default=51, help="edits per tool, cycling sync, restart, signal")
     ap.add_argument("--no-tree", action="store_true", help="skip the 10,000-file initial sync")
     ap.add_argument("--no-edits", action="store_true", help="skip the edits")
+    ap.add_argument("--tools", nargs="+", default=["devrun", "compose"], choices=["devrun", "compose"])
+    ap.add_argument(
+        "--keep", action="store_true", help="keep the work folder (the tools' logs) and say where"
+    )
     ap.add_argument(
         "--docs", default=str(REPO / "docs" / "benchmarks.md"), help="report into this file ('' for none)"
     )
@@ -320,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="devrun-bench-remote-"))
     started = time.monotonic()
     try:
-        for tool in () if args.no_edits else ("devrun", "compose"):
+        for tool in () if args.no_edits else args.tools:
             log(f"{tool}: {args.edits} edits over the shaped link")
             try:
                 results["edits"][tool] = edits(tool, env, box, tool_env, workdir, args.edits)
@@ -329,14 +376,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_tree:
             folder = workdir / "tree-project"
             log(f"writing the tree ({make_tree(folder / 'tree') / 1e6:.1f} MB)")
-            for tool in ("devrun", "compose"):
+            for tool in args.tools:
                 log(f"{tool}: initial sync of the tree")
                 try:
                     results["tree"][tool] = initial_sync(tool, box, tool_env, folder)
                 except Exception as e:  # noqa: BLE001
                     results["errors"].append(f"tree/{tool}: {e}")
     finally:
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            subprocess.run(["rm", "-rf", str(workdir)], check=False)
     results["meta"]["duration_s"] = round(time.monotonic() - started, 1)
     results["meta"]["loadavg_end"] = os.getloadavg()
     out = REPO / "bench" / "results"

@@ -236,7 +236,7 @@ class FakeEngine:
 
     # ---- files
 
-    def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:
+    def tree(self, container_id: str, target: str, expect_bytes: int = 0) -> dict[str, TreeEntry]:
         return {}
 
     def put_archive(self, container_id: str, path: str, data: bytes) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import tarfile
 import threading
 import time
@@ -21,7 +22,7 @@ import urllib3.exceptions
 from devrun import labels
 from devrun.engine.calls import _close, _raw, _untimed, translate
 from devrun.engine.protocol import EngineEvent
-from devrun.engine.tree import ChunkReader, TreeEntry, read_tree
+from devrun.engine.tree import LISTING_SCRIPT, ChunkReader, TreeEntry, parse_listing, read_tree
 from devrun.engine.wire import StreamLines, create_kwargs, log_lines
 from devrun.errors import EngineError
 from devrun.plan import (
@@ -31,6 +32,7 @@ from devrun.plan import (
 
 _NS = 1_000_000_000
 GZIP_FROM = 256 * 1024  # smaller tars go as they are: one edit's files gain nothing
+LISTING_FROM = 2 * 1024 * 1024  # smaller trees come down as an archive: one round trip less
 
 
 def _size(data: Any) -> int:
@@ -138,9 +140,15 @@ class Streams:
         with translate(f"copy into {container_id[:12]}:{path}"):
             self.api.put_archive(container_id, path, data)
 
-    def tree(self, container_id: str, target: str) -> dict[str, TreeEntry]:
+    def tree(self, container_id: str, target: str, expect_bytes: int = 0) -> dict[str, TreeEntry]:
         """The container's files under `target` (running or stopped: the archive
-        API needs no shell), keyed by container path, with content digests."""
+        API needs no shell), keyed by container path, with content digests.
+        Across a network link, a tree of `expect_bytes` (the host's side) or
+        more is listed in the running container instead of downloaded."""
+        if getattr(self, "compress_archives", False) and expect_bytes >= LISTING_FROM:
+            listed = self._listed_tree(container_id, target)
+            if listed is not None:
+                return listed
         try:
             with translate(f"read {target} in {container_id[:12]}"):
                 try:
@@ -152,6 +160,21 @@ class Streams:
             raise EngineError(
                 f"read {target} in {container_id[:12]}: {e} (did it change meanwhile?)"
             ) from None
+
+    def _listed_tree(self, container_id: str, target: str) -> dict[str, TreeEntry] | None:
+        """tree() by LISTING_SCRIPT in the container; None where it cannot run
+        (not running, a tool missing) or its output is not certain."""
+        lines: list[str] = []
+        try:
+            code = self.exec(
+                container_id,
+                ["sh", "-c", LISTING_SCRIPT, "devrun-tree", posixpath.normpath(target)],
+                lambda stream, line: lines.append(line) if stream == "stdout" else None,
+                user="0",
+            )
+        except EngineError:
+            return None
+        return parse_listing(lines, target) if code == 0 else None
 
     def events(self, project: str, since: float | None = None) -> EventStream:
         with translate("engine events"):

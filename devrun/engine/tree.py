@@ -114,3 +114,75 @@ def ChunkReader(chunks: Iterable[bytes]) -> IO[bytes]:  # noqa: N802 - reads lik
     """A read()-able view of an iterator of byte chunks (the archive API's
     response), so tarfile streams it without holding it all in memory."""
     return io.BufferedReader(_ChunkRaw(chunks), buffer_size=1 << 16)
+
+
+# The container's side without its contents, for an engine across a slow link:
+# the archive of a 100 MB folder is 100 MB down the link; this listing is about
+# 100 bytes a file, and the digests are made in the container. find, stat,
+# sha1sum and readlink are in busybox and in coreutils/findutils; where any is
+# missing the script fails and the archive is read instead.
+LISTING_SCRIPT = r"""t="$1"
+[ -e "$t" ] || [ -L "$t" ] || exit 0
+find "$t" -exec stat -c 'S|%F|%a|%s|%n' {} + || exit 91
+find "$t" -type f -exec sha1sum {} + | sed 's/^/H|/' || exit 92
+find "$t" -type l -exec sh -c 'for f; do l=$(readlink "$f"); printf "L|%d|%s|%s\n" "${#l}" "$l" "$f"; done' _ {} + || exit 93
+"""
+
+
+def parse_listing(lines: Iterable[str], target: str) -> dict[str, TreeEntry] | None:
+    """Entries from LISTING_SCRIPT's output, keyed by container path, or None
+    when a line cannot be read for certain (a name with a newline or an
+    undecodable byte, an escaped sha1sum name): then the archive decides."""
+    target = posixpath.normpath(target)
+
+    def ours(name: str) -> bool:
+        return name == target or name.startswith(target.rstrip("/") + "/")
+
+    kinds: dict[str, tuple[str, int, int]] = {}
+    digests: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for line in lines:
+        if "\ufffd" in line:
+            return None
+        tag, _, rest = line.partition("|")
+        if tag == "S":
+            parts = rest.split("|", 3)
+            if len(parts) != 4 or not ours(parts[3]):
+                return None
+            kind_text, mode, size, name = parts
+            try:
+                kinds[name] = (kind_text, int(mode, 8), int(size))
+            except ValueError:
+                return None
+        elif tag == "H":
+            digest, sep, name = rest.partition("  ")
+            if not sep or len(digest) != 40 or not ours(name):
+                return None  # a name sha1sum escaped (a backslash or newline in it)
+            digests[name] = digest
+        elif tag == "L":
+            length, _, tail = rest.partition("|")
+            try:
+                n = int(length)
+            except ValueError:
+                return None
+            link, sep, name = tail[:n], tail[n : n + 1], tail[n + 1 :]
+            if sep != "|" or not ours(name):
+                return None
+            links[name] = link
+        else:
+            return None
+    out: dict[str, TreeEntry] = {}
+    for name, (kind_text, mode, size) in kinds.items():
+        if kind_text.startswith("regular"):
+            if name not in digests:
+                return None
+            out[name] = TreeEntry("file", mode & 0o7777, size, digest=digests[name])
+        elif kind_text == "directory":
+            out[name] = TreeEntry("dir", mode & 0o7777)
+        elif kind_text == "symbolic link":
+            if name not in links:
+                return None
+            out[name] = TreeEntry("link", mode & 0o7777, link=links[name])
+        else:
+            out[name] = TreeEntry("other", mode & 0o7777)
+    return out

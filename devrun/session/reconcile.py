@@ -177,7 +177,9 @@ def tree_diff(
             return False
         return any(keep(h, is_dir) for h in candidates)
 
-    return diff_trees(target, host, engine.tree(cid, target), kept_if_gone, excluded=excluded), sp
+    size = sum(entry.size for _path, entry in host.values())
+    there = engine.tree(cid, target, expect_bytes=size)
+    return diff_trees(target, host, there, kept_if_gone, excluded=excluded), sp
 
 
 def warn_skipped(printer, service: str, sp: SyncPlan) -> None:
