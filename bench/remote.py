@@ -10,7 +10,8 @@ run, one tool after the other on the same box:
   forward (127.0.0.1), compose's on the box's published port over the same link;
 - ssh connections sshd accepted during those 51 edits (its log's `Accepted` lines);
 - the initial sync of a 10,000-file, 100 MB tree: from the command's start until
-  every file is in the container (counted inside, through the box's own socket).
+  every file is in the container (counted inside, through the box's own socket);
+  then Ctrl-C, one file edited, the command started again: until that edit is in.
 
 Results: bench/results/remote-*.json, and the "Remote engine" section of
 docs/benchmarks.md (bench/remote_report.py)."""
@@ -22,6 +23,7 @@ import fcntl
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +47,7 @@ PYTHON = os.environ.get("DEVRUN_PYTHON_IMAGE", "python:3.11-slim")
 BUSYBOX = os.environ.get("DEVRUN_BUSYBOX_IMAGE", "busybox:stable")
 KINDS = ("sync", "restart", "signal")
 FILES = {"sync": "page.txt", "restart": "boot.txt", "signal": "sig.txt"}
+TREE_TIMEOUT_S = 900
 PAUSE_S = 1.0  # between one edit being visible and the next
 TREE_DIRS, TREE_FILES, TREE_FILE_BYTES = 100, 100, 10_240  # 10,000 files, 102.4 MB
 
@@ -192,6 +195,15 @@ class Tool:
             )
         remember(self.proc.pid)
 
+    def interrupt(self) -> None:
+        """Ctrl-C, as a person stops it; its containers stay."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
     def check_running(self) -> None:
         """Raise, with the last lines it printed, if the tool's `up` has ended."""
         if self.proc is not None and self.proc.poll() is not None:
@@ -295,26 +307,48 @@ def make_tree(root: Path) -> int:
 
 
 def initial_sync(tool: str, box: docker.DockerClient, tool_env: dict, folder: Path) -> dict:
-    """`folder` holds ./tree; each tool in turn gets its compose.yaml there."""
+    """`folder` holds ./tree; each tool in turn gets its compose.yaml there.
+    Then the tool is stopped (Ctrl-C), one file is edited, and it is started
+    again: how long until that edit is in the container ("Ctrl-C, edit, up")."""
     (folder / "compose.yaml").write_text(fill(DEVRUN_TREE if tool == "devrun" else COMPOSE_TREE))
     t = Tool(tool, folder, f"bt{tool[:2]}{uuid.uuid4().hex[:6]}", tool_env)
     want = TREE_DIRS * TREE_FILES
     t0 = time.monotonic()
     t.up()
     try:
-        deadline = t0 + 900
         count = 0
-        while time.monotonic() < deadline:
-            found = box.containers.list(filters={"label": t.label})
-            if found:
-                code, out = found[0].exec_run(["sh", "-c", "find /tree -type f 2>/dev/null | wc -l"])
-                count = int(out.decode().strip() or 0) if code == 0 else 0
-                if count >= want:
-                    return {"files": count, "seconds": round(time.monotonic() - t0, 1)}
+        while (count := _count(box, t.label)) < want and time.monotonic() < t0 + TREE_TIMEOUT_S:
             time.sleep(0.5)
-        return {"files": count, "seconds": None, "timeout_s": 900}
+        if count < want:
+            return {"files": count, "seconds": None, "timeout_s": TREE_TIMEOUT_S}
+        out = {"files": count, "seconds": round(time.monotonic() - t0, 1)}
+        t.interrupt()
+        token = uuid.uuid4().hex
+        edited = folder / "tree" / "pkg050" / "mod050.py"
+        edited.write_text(f"# {token}\n" + edited.read_text())
+        t1 = time.monotonic()
+        t.up()
+        while time.monotonic() < t1 + TREE_TIMEOUT_S:
+            if _has(box, t.label, "/tree/pkg050/mod050.py", token):
+                out["again_s"] = round(time.monotonic() - t1, 1)
+                break
+            time.sleep(0.25)
+        return out
     finally:
         t.down()
+
+
+def _count(box: docker.DockerClient, label: str) -> int:
+    found = box.containers.list(filters={"label": label})
+    if not found:
+        return 0
+    code, out = found[0].exec_run(["sh", "-c", "find /tree -type f 2>/dev/null | wc -l"])
+    return int(out.decode().strip() or 0) if code == 0 else 0
+
+
+def _has(box: docker.DockerClient, label: str, path: str, text: str) -> bool:
+    found = box.containers.list(filters={"label": label})
+    return bool(found) and found[0].exec_run(["grep", "-q", text, path])[0] == 0
 
 
 def _free_port() -> int:
