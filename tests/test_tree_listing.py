@@ -90,3 +90,58 @@ def test_lines_that_are_not_certain_give_way():
     assert parse_listing(["S|regular file|644|9|/elsewhere"], "/t") is None
     assert parse_listing(["S|directory|755|4096|/t/caf\ufffd"], "/t") is None
     assert parse_listing(["S|symbolic link|777|3|/t/l", "L|5|a|b|c|/t/l"], "/t")["/t/l"].link == "a|b|c"
+
+
+@pytest.mark.remote
+@pytest.mark.timeout(180)
+def test_a_stopped_container_across_the_link_is_started_to_be_listed(remote_bed, tmp_path):
+    """`up -d`, stop, edit and delete, `up -d` again over ssh: the stopped
+    container's 3 MB tree is listed in it (an exec the engine reports), not
+    downloaded; the app, started on the old tree, is restarted once level."""
+    import os
+    import threading
+    import uuid
+
+    from tests.conftest import devrun
+    from tests.live_helpers import wait_until, write_files
+    from tests.test_remote_up import remote_leftovers
+
+    project = f"rlist-{uuid.uuid4().hex[:6]}"
+    write_files(
+        tmp_path,
+        {
+            "compose.yaml": "services:\n  app:\n    image: busybox:stable\n"
+            '    command: ["sh", "-c", "cat /code/v.txt; exec sleep 300"]\n'
+            "    init: true\n    volumes: ['./code:/code']\n",
+            "code/v.txt": "one\n",
+            "code/gone.txt": "bye\n",
+        },
+    )
+    for i in range(30):
+        (tmp_path / "code" / f"blob{i}.bin").write_bytes(os.urandom(100_000))
+    box = remote_bed.client(remote_bed.socket)
+    env = {"DOCKER_HOST": remote_bed.ssh}
+    execs: list[str] = []
+    events = box.events(decode=True, filters={"label": f"dev.devrun.project={project}", "type": "container"})
+    threading.Thread(target=lambda: [execs.append(e.get("Action", "")) for e in events], daemon=True).start()
+    try:
+        for argv in (("up", "-d"), ("stop",)):
+            r = devrun(*argv, "-p", project, cwd=tmp_path, env=env, timeout=120)
+            assert r.returncode == 0, r.stderr
+        (tmp_path / "code" / "v.txt").write_text("two\n")
+        (tmp_path / "code" / "gone.txt").unlink()
+        before = len(execs)
+        r = devrun("up", "-d", "-p", project, cwd=tmp_path, env=env, timeout=120)
+        assert r.returncode == 0, r.stderr
+        assert "1 path(s) copied, 1 deleted" in r.stderr, r.stderr
+        c = box.containers.get(f"{project}-app")
+        assert c.exec_run(["cat", "/code/v.txt"]).output == b"two\n"
+        assert c.exec_run(["test", "-e", "/code/gone.txt"]).exit_code != 0
+        assert any("devrun-tree" in a for a in execs[before:]), execs[before:]
+        # restarted once level: the app's last start printed the new content
+        wait_until(lambda: c.logs().decode().strip().endswith("two"), 10, what="the app on the new tree")
+    finally:
+        events.close()
+        devrun("down", "-v", "-p", project, cwd=tmp_path, env=env, timeout=120)
+        assert remote_leftovers(box, project) == []
+        box.close()

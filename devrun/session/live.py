@@ -294,7 +294,7 @@ def extend(quiet: float | None = None, max_wait: float | None = None, poll: bool
     def before_start(
         cfg: loader.LoadedConfig, engine, printer, service: str, cid: str, expect_stop=None
     ) -> None:
-        reconcile(cfg, engine, printer, service, cid, expect_stop)
+        reconcile(cfg, engine, printer, service, cid, expect_stop, starting=True)
         synced.add(cid)
 
     def hook(session: Session) -> None:

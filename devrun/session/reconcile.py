@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from devrun.config import loader
+from devrun.engine.streams import LISTING_FROM
 from devrun.engine.tree import TreeEntry, digest_file, host_entry
 from devrun.errors import EngineError
 from devrun.session.sync import (
@@ -311,24 +312,94 @@ def reconcile(
     cid: str,
     expect_stop: Callable[[str], None] | None = None,
     may_start: bool = True,
+    starting: bool = False,
 ) -> Reconciled:
     """Make every sync target of the service equal the host's filtered tree,
     in a created, stopped, running or adopted container. Raises EngineError
-    when a step fails (the caller keeps the service pending)."""
+    when a step fails (the caller keeps the service pending). `starting`: the
+    caller starts the container next (a before_start hook), so a stopped one
+    may be started here to be listed (_listing_pays)."""
     out = Reconciled()
     svc = cfg.project.services.get(service)
     if svc is None:
         return out
-    router: Router | None = None
     diffs: list[tuple[str, TreeDiff]] = []
     t0 = time.perf_counter()
     state = engine.state(cid)
+    rules = [
+        (i, r)
+        for i, r in enumerate(svc.watch)
+        if r.action.startswith("sync")
+        and r.initial_sync
+        and r.target
+        and not bind_echo(r.target, r.path, svc.volumes)
+    ]
+    held: bool | None = None  # started here to be listed: held (process mode) or not
+    # a container that never ran holds only what its image put there: its archive is small
+    ran_before = not state.running and state.status != "created"
+    if starting and may_start and ran_before and rules and _listing_pays(cfg, engine, service, rules):
+        held = state.restart_mode == "process"
+        if held:
+            engine.put_archive(cid, "/", _hold_tar())
+        engine.start(cid)
+        state = engine.state(cid)
+        out.started = True
+    try:
+        _level(cfg, engine, printer, service, cid, state, rules, diffs, out, may_start, expect_stop)
+    except BaseException:
+        if held is not None:
+            if expect_stop is not None:
+                expect_stop(cid)
+            with contextlib.suppress(EngineError):
+                engine.stop(cid, 2)  # never left running a half-synced tree
+        raise
+    finally:
+        if held:
+            with contextlib.suppress(EngineError):
+                engine.exec(cid, ["rm", "-f", HOLD_MARKER], lambda s, line: None, user="0")
+    if held is False and diffs:
+        if expect_stop is not None:
+            expect_stop(cid)  # devrun's own restart: the app started on the old tree
+        engine.restart(cid, 10)
+    if diffs:
+        printer.info(
+            f"{service}: brought level with the host: {out.copied} path(s) copied, {out.deleted} deleted "
+            f"in {int((time.perf_counter() - t0) * 1000)} ms"
+        )
+    # a path whose type changed was deleted only to be copied again: not a loss to warn about
+    deleted = [p for _t, d in diffs for p in d.deletes if p not in {dest for _h, dest in d.copies}]
+    if deleted:
+        # the one place devrun removes files it did not write: say which, and how to keep them
+        printer.warn(
+            f"{service}: deleted {len(deleted)} path(s) that are not on the host, e.g. {', '.join(deleted[:3])}; "
+            "to keep what the image puts there (node_modules, build output), add it to the rule's `ignore`"
+        )
+    return out
+
+
+def _listing_pays(cfg: loader.LoadedConfig, engine, service: str, rules) -> bool:
+    """Across a network link a big tree is listed in the container rather than
+    downloaded, and listing needs it running: start a stopped one first (the
+    app held, or restarted once it is level) rather than read it all back."""
+    if not getattr(engine, "compress_archives", False):
+        return False
+    router = sync_router(cfg)
+    size = 0
+    for i, rule in rules:
+        sp = initial_plan(rule.path, rule.target, keep_for(router, service, i))
+        for host_path, _dest in sp.copies:
+            entry = host_entry(host_path)
+            size += entry.size if entry is not None else 0
+            if size >= LISTING_FROM:
+                return True
+    return False
+
+
+def _level(cfg, engine, printer, service, cid, state, rules, diffs, out, may_start, expect_stop) -> None:
+    svc = cfg.project.services[service]
+    router: Router | None = None
     targets = [posixpath.normpath(r.target) for r in svc.watch if r.action.startswith("sync") and r.target]
-    for i, rule in enumerate(svc.watch):
-        if not (rule.action.startswith("sync") and rule.initial_sync and rule.target) or bind_echo(
-            rule.target, rule.path, svc.volumes
-        ):
-            continue
+    for i, rule in rules:
         router = router or sync_router(cfg)
         target = posixpath.normpath(rule.target)
         excluded = [p for p in (*state.mounts, *targets) if p != target and _inside(p, [target])]
@@ -351,7 +422,7 @@ def reconcile(
         out.copied += len(diff.copies)
         out.deleted += len(diff.deletes)
     if not diffs:
-        return out
+        return
     if not state.running and any(d.deletes for _, d in diffs):
         if not may_start:
             # copies land now; the deletes wait for the container's next start
@@ -362,16 +433,3 @@ def reconcile(
         out.started = True
     else:
         _apply_diffs(engine, printer, service, cid, diffs)
-    printer.info(
-        f"{service}: brought level with the host: {out.copied} path(s) copied, {out.deleted} deleted "
-        f"in {int((time.perf_counter() - t0) * 1000)} ms"
-    )
-    # a path whose type changed was deleted only to be copied again: not a loss to warn about
-    deleted = [p for _t, d in diffs for p in d.deletes if p not in {dest for _h, dest in d.copies}]
-    if deleted:
-        # the one place devrun removes files it did not write: say which, and how to keep them
-        printer.warn(
-            f"{service}: deleted {len(deleted)} path(s) that are not on the host, e.g. {', '.join(deleted[:3])}; "
-            "to keep what the image puts there (node_modules, build output), add it to the rule's `ignore`"
-        )
-    return out

@@ -127,7 +127,7 @@ def level_hook(cfg: LoadedConfig, engine, printer, expect_stop=None, may_start: 
     def before_start(service: str, cid: str) -> None:
         svc = cfg.project.services.get(service)
         if svc is not None and any(r.action.startswith("sync") and r.initial_sync for r in svc.watch):
-            reconcile(cfg, engine, printer, service, cid, expect_stop, may_start)
+            reconcile(cfg, engine, printer, service, cid, expect_stop, may_start, starting=True)
 
     return before_start
 

@@ -346,7 +346,7 @@ class Worker:
                 s.expect_stop(st.container_id)
 
         def before_start(service: str, cid: str) -> None:
-            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop)
+            reconcile(cfg, s.engine, s.printer, service, cid, s.expect_stop, starting=True)
             self.synced.add(cid)
 
         def started(service: str, cid: str) -> None:
