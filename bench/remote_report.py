@@ -105,10 +105,10 @@ def section(results: dict) -> list[str]:
     if tree:
         lines += [
             "",
-            "Started again, the container is stopped: it cannot run the in-container listing that keeps a",
-            "running container's comparison small, so devrun reads the stopped container's tree back through",
-            "the archive API, the whole 100 MB over the link, and is on par with compose (which copies the whole",
-            "tree again) instead of ahead of it. Listing during a held start is the next step (docs/remote.md).",
+            "Started again, the container is stopped, and a stopped container cannot run the listing that keeps",
+            "the comparison small: devrun starts it first (held in process mode; otherwise the app is restarted",
+            "once the tree is level) and lists it, where reading it back would bring the whole 100 MB over the",
+            "link. compose copies the whole tree again.",
         ]
     lines += ["", "| target | measured | |", "| --- | --- | --- |"]
     for name, value, ok in targets(results):
