@@ -104,6 +104,21 @@ def test_run_copies_them_into_the_one_off_and_its_dependencies(box, project, tmp
     assert cat(box, f"{name}-side", "/side/z") == "zed"
 
 
+def test_run_keeps_what_the_image_has_in_a_copied_folder_and_says_so(project, tmp_path):
+    """The one-off is never started just to delete: the image's files in the
+    folder (busybox's /etc) stay beside the copied ones, with one warning."""
+    name, env = project
+    compose = f"services:\n  app:\n    image: {BUSYBOX}\n    volumes: ['./etc:/etc']\n"
+    write_files(tmp_path, {"compose.yaml": compose, "etc/x.conf": "mine\n"})
+    r = devrun(
+        "run", "-p", name, "--rm", "app", "sh", "-c", "cat /etc/x.conf; test -e /etc/passwd && echo kept",
+        cwd=tmp_path, env=env, timeout=60,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["mine", "kept"]
+    assert "they stay in the one-off container" in r.stderr
+
+
 def _incompressible(path: Path, mb: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:

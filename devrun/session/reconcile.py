@@ -294,6 +294,10 @@ def _apply_with_start(
         engine.restart(cid, 10)
 
 
+class DeletesWait(EngineError):
+    """The copies landed; the deletes need the stopped container running."""
+
+
 @dataclass
 class Reconciled:
     """What a reconcile changed, per rule index: host paths (deleted ones included)."""
@@ -428,7 +432,7 @@ def _level(cfg, engine, printer, service, cid, state, rules, diffs, out, may_sta
             # copies land now; the deletes wait for the container's next start
             for _target, diff in diffs:
                 copy_into(engine, cid, diff.copies)
-            raise EngineError(f"{service} is stopped: its deletes wait for its next start")
+            raise DeletesWait(f"{service} is stopped: its deletes wait for its next start")
         _apply_with_start(engine, printer, service, cid, state, diffs, expect_stop)
         out.started = True
     else:

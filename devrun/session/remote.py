@@ -144,14 +144,14 @@ def copy_into_oneoff(cfg: LoadedConfig, engine, printer, service: str, cid: str)
     """The project's folders into a created one-off. It is never started for
     this (its command must run once, attached): deletes it would need wait, and
     what the image has there beyond this machine's files stays."""
+    from devrun.session.reconcile import DeletesWait
+
     level = level_hook(cfg, engine, printer, may_start=False)
     if level is None:
         return
     try:
         level(service, cid)
-    except EngineError as e:
-        if "deletes wait" not in str(e):  # reconcile's word for deletes a stopped container cannot take
-            raise
+    except DeletesWait:
         printer.warn(
             f"{service}: the image has files in the copied folders that this machine does not; "
             "they stay in the one-off container (a bind mount would hide them)"
