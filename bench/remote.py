@@ -39,6 +39,7 @@ from bench import remote_report
 from bench.cleanup import remember
 from bench.compose_setup import ensure_compose
 from bench.measure import EngineWatch, summarize, wait_for
+from bench.projects import free_port
 from bench.remote_projects import (
     APP,
     COMPOSE_EDITS,
@@ -169,7 +170,7 @@ def edits(tool: str, env: dict, box: docker.DockerClient, tool_env: dict, workdi
     for kind, name in FILES.items():
         (folder / "code" / name).write_text(f"{kind}0\n")
     (folder / "code" / "server.py").write_text(APP)
-    port = _free_port()
+    port = free_port()
     (folder / "compose.yaml").write_text(fill(DEVRUN_EDITS if tool == "devrun" else COMPOSE_EDITS, port))
     host = "127.0.0.1" if tool == "devrun" else env["DEVRUN_REMOTE_SHAPED_ADDR"]
     t = Tool(tool, folder, f"br{tool[:2]}{uuid.uuid4().hex[:6]}", tool_env)
@@ -253,14 +254,6 @@ def _count(box: docker.DockerClient, label: str) -> int:
 def _has(box: docker.DockerClient, label: str, path: str, text: str) -> bool:
     found = box.containers.list(filters={"label": label})
     return bool(found) and found[0].exec_run(["grep", "-q", text, path])[0] == 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:

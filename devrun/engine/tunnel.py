@@ -134,17 +134,14 @@ def open_stream(api: Any, container_id: str, target: int, host_ip: str, host_por
     if adapter is not None and host_port:
         import paramiko
 
+        from devrun.engine.sshlink import harden
+
         address = "127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip
-        link = getattr(adapter, "ssh_link", None)
+        link = getattr(adapter, "ssh_link", None) or harden(api)
         for attempt in (1, 2):
+            transport = None
             try:
-                if link is not None:
-                    transport = link.transport()  # reconnected when the link dropped
-                else:
-                    transport = adapter.ssh_client.get_transport()
-                    if transport is None or not transport.is_active():
-                        adapter._connect()
-                        transport = adapter.ssh_client.get_transport()
+                transport = link.transport()  # reconnected when the link dropped
                 channel = transport.open_channel(
                     "direct-tcpip", (address, host_port), ("127.0.0.1", 0), timeout=10
                 )
@@ -156,9 +153,9 @@ def open_stream(api: Any, container_id: str, target: int, host_ip: str, host_por
                     raise EngineError(
                         f"ssh tunnel to {address}:{host_port}: {e or type(e).__name__}"
                     ) from None
-                if link is None:
+                if transport is not None:
                     with contextlib.suppress(Exception):
-                        adapter.ssh_client.close()
+                        transport.close()  # the retry goes over a new connection
     with translate(f"port {target} of {container_id[:12]}"):
         ex = api.exec_create(
             container_id, ["sh", "-c", _SCRIPT, "devrun-forward", str(target), _PY], stdin=True

@@ -86,7 +86,7 @@ class PortForwards:
         self.forwards: list[Forward] = []
         self._listeners: dict[Forward, socket.socket] = {}
         self._closed = threading.Event()
-        self._found: dict[int, tuple[float, tuple]] = {}
+        self._found: dict[int, tuple] = {}  # local port -> the last lookup that worked
 
     # ---- set-up ---------------------------------------------------------------
 
@@ -181,10 +181,10 @@ class PortForwards:
         `fresh` (the last answer failed: restarted, recreated, moved)."""
         cached = self._found.get(fwd.local_port)
         if cached and not fresh:
-            return cached[1]
+            return cached
         found = self._lookup(fwd)
         if found is not None:
-            self._found[fwd.local_port] = (time.monotonic(), found)
+            self._found[fwd.local_port] = found
         return found
 
     def _lookup(self, fwd: Forward):
